@@ -1,0 +1,376 @@
+package hearth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by the bus once it has been closed.
+var ErrClosed = errors.New("bus closed")
+
+// ErrGap is returned to a subscriber that may lag when events it had not read
+// were overwritten. The subscriber continues from the oldest event still held;
+// it should re-read whatever it shows from the source of truth.
+var ErrGap = errors.New("subscriber fell behind: events were skipped")
+
+// Stage folds an event into a read model inside the bus's ordering: it runs
+// under the bus lock once the event has its sequence number, may fill in the
+// event's Device, and the events it emits (a device's state change) get the
+// numbers right after it. A stage must be quick and must not publish on the
+// bus itself.
+type Stage interface {
+	Apply(e *Event, emit func(Event))
+}
+
+// Delivery says what a subscriber is promised.
+type Delivery int
+
+const (
+	// MustNotMiss subscribers (the log, the read model, automations) get every
+	// event: publishers wait when such a subscriber is a full ring behind.
+	MustNotMiss Delivery = iota
+	// MayLag subscribers (open pages) never hold a publisher up; when they fall
+	// a ring behind they get ErrGap and skip ahead.
+	MayLag
+)
+
+// BusOptions configure a Bus.
+type BusOptions struct {
+	// NextSeq is the sequence number of the first event (the log's last + 1).
+	NextSeq uint64
+	// Size is how many events the ring holds; rounded up to a power of two.
+	Size int
+	// Durable makes WaitDurable wait for MarkDurable; without it nothing
+	// records the log and WaitDurable returns at once.
+	Durable bool
+	// Now stamps events; time.Now when nil.
+	Now func() time.Time
+}
+
+// reserve is the room kept free in the ring for events a stage emits, so
+// that a publisher admitted on space for its own event never overruns a
+// subscriber that must not miss anything.
+const reserve = 16
+
+// Bus is the one ordered stream of events. Publish gives each event its
+// sequence number and hands it to every subscriber in log order; the log
+// (store) commits behind it and reports back with MarkDurable.
+type Bus struct {
+	now     func() time.Time
+	durable bool
+
+	mu        sync.Mutex
+	ring      []Event
+	mask      uint64
+	next      uint64 // sequence number the next event gets
+	first     uint64 // sequence number of the first event ever published here
+	stages    []Stage
+	subs      []*Subscription
+	closed    bool
+	dataCh    chan struct{} // closed when events are appended, then replaced
+	spaceCh   chan struct{} // closed when a must-not-miss subscriber advances
+	dataWait  int           // subscribers waiting on dataCh
+	spaceWait int           // publishers waiting on spaceCh
+	emitted   []Event
+	durMu     sync.Mutex
+	durSeq    uint64
+	durCh     chan struct{}
+	durErr    error
+	stageErr  func(Event)
+}
+
+// NewBus makes a bus whose first event will have sequence number o.NextSeq.
+func NewBus(o BusOptions) *Bus {
+	size := 1 << 16
+	if o.Size > 0 {
+		size = 1
+		for size < o.Size || size < 4*reserve {
+			size <<= 1
+		}
+	}
+	if o.NextSeq == 0 {
+		o.NextSeq = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Bus{
+		now:     o.Now,
+		durable: o.Durable,
+		ring:    make([]Event, size),
+		mask:    uint64(size - 1),
+		next:    o.NextSeq,
+		first:   o.NextSeq,
+		dataCh:  make(chan struct{}),
+		spaceCh: make(chan struct{}),
+		durSeq:  o.NextSeq - 1,
+		durCh:   make(chan struct{}),
+	}
+}
+
+// AddStage adds a read model folded in log order. Call before publishing.
+func (b *Bus) AddStage(s Stage) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stages = append(b.stages, s)
+}
+
+// Subscribe starts a subscriber at the next event to be published.
+func (b *Bus) Subscribe(name string, d Delivery) *Subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &Subscription{bus: b, name: name, delivery: d, pos: b.next}
+	b.subs = append(b.subs, s)
+	return s
+}
+
+// NextSeq returns the sequence number the next event will get.
+func (b *Bus) NextSeq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.next
+}
+
+// Publish stamps e with the next sequence number (and the time, if unset),
+// runs the stages, and appends e and what they emitted to the stream. It
+// waits while a must-not-miss subscriber is a full ring behind. It returns e
+// as published.
+func (b *Bus) Publish(e Event) (Event, error) {
+	b.mu.Lock()
+	for {
+		if b.closed {
+			b.mu.Unlock()
+			return Event{}, ErrClosed
+		}
+		if b.hasSpaceLocked() {
+			break
+		}
+		wait := b.spaceCh
+		b.spaceWait++
+		b.mu.Unlock()
+		<-wait
+		b.mu.Lock()
+		b.spaceWait--
+	}
+	defer b.mu.Unlock()
+
+	e.Seq = b.next
+	if e.Time.IsZero() {
+		e.Time = b.now()
+	}
+	b.emitted = b.emitted[:0]
+	for _, st := range b.stages {
+		st.Apply(&e, b.emit)
+	}
+	b.appendLocked(e)
+	if len(b.emitted) > 0 {
+		for i, d := range b.emitted {
+			if i >= reserve {
+				break // a stage that emits this much is broken; the ring would be overrun
+			}
+			d.Seq = b.next
+			if d.Time.IsZero() {
+				d.Time = e.Time
+			}
+			b.appendLocked(d)
+		}
+	}
+	if b.dataWait > 0 {
+		close(b.dataCh)
+		b.dataCh = make(chan struct{})
+	}
+	return e, nil
+}
+
+func (b *Bus) emit(e Event) { b.emitted = append(b.emitted, e) }
+
+func (b *Bus) appendLocked(e Event) {
+	b.ring[e.Seq&b.mask] = e
+	b.next = e.Seq + 1
+}
+
+// hasSpaceLocked reports whether one more event (plus what stages emit) fits
+// without overwriting an event a must-not-miss subscriber has not read.
+func (b *Bus) hasSpaceLocked() bool {
+	limit := uint64(len(b.ring)) - reserve
+	for _, s := range b.subs {
+		if s.delivery == MustNotMiss && !s.closed && b.next-s.pos >= limit {
+			return false
+		}
+	}
+	return true
+}
+
+// Close ends the stream: publishers get ErrClosed, subscribers read what is
+// left and then get ErrClosed, and waiters on durability are released.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.dataCh)
+		close(b.spaceCh)
+	}
+	b.mu.Unlock()
+	b.durMu.Lock()
+	if b.durErr == nil {
+		b.durErr = ErrClosed
+		close(b.durCh)
+	}
+	b.durMu.Unlock()
+}
+
+// MarkDurable records that every event up to seq is safely in the log.
+func (b *Bus) MarkDurable(seq uint64) {
+	b.durMu.Lock()
+	defer b.durMu.Unlock()
+	if seq <= b.durSeq || b.durErr != nil {
+		return
+	}
+	b.durSeq = seq
+	close(b.durCh)
+	b.durCh = make(chan struct{})
+}
+
+// FailDurable records that the log can no longer be written: waiters get err.
+func (b *Bus) FailDurable(err error) {
+	b.durMu.Lock()
+	defer b.durMu.Unlock()
+	if b.durErr == nil {
+		b.durErr = fmt.Errorf("log: %w", err)
+		close(b.durCh)
+	}
+}
+
+// Durable returns the sequence number up to which the log is durable.
+func (b *Bus) Durable() uint64 {
+	b.durMu.Lock()
+	defer b.durMu.Unlock()
+	return b.durSeq
+}
+
+// WaitDurable waits until the event with sequence number seq is in the log.
+// Without a log (BusOptions.Durable false) it returns at once.
+func (b *Bus) WaitDurable(ctx context.Context, seq uint64) error {
+	if !b.durable {
+		return nil
+	}
+	for {
+		b.durMu.Lock()
+		done, err, ch := b.durSeq >= seq, b.durErr, b.durCh
+		b.durMu.Unlock()
+		if done {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Subscription reads the stream in order from where it subscribed.
+type Subscription struct {
+	bus      *Bus
+	name     string
+	delivery Delivery
+	pos      uint64 // next sequence number to read; guarded by bus.mu
+	closed   bool   // guarded by bus.mu
+}
+
+// Name returns the name given at Subscribe.
+func (s *Subscription) Name() string { return s.name }
+
+// Read copies the next events into buf, waiting until there is at least one.
+// It returns ErrGap (with no events) when a MayLag subscriber was overrun,
+// and ErrClosed once the bus is closed and everything was read.
+func (s *Subscription) Read(ctx context.Context, buf []Event) ([]Event, error) {
+	b := s.bus
+	for {
+		b.mu.Lock()
+		if s.closed {
+			b.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if oldest := b.oldestLocked(); s.pos < oldest {
+			s.pos = oldest
+			b.mu.Unlock()
+			return buf[:0], ErrGap
+		}
+		if s.pos < b.next {
+			n := 0
+			for s.pos < b.next && n < len(buf) {
+				buf[n] = b.ring[s.pos&b.mask]
+				s.pos++
+				n++
+			}
+			if s.delivery == MustNotMiss {
+				b.signalSpaceLocked()
+			}
+			b.mu.Unlock()
+			return buf[:n], nil
+		}
+		if b.closed {
+			b.mu.Unlock()
+			return nil, ErrClosed
+		}
+		wait := b.dataCh
+		b.dataWait++
+		b.mu.Unlock()
+		var err error
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		b.mu.Lock()
+		b.dataWait--
+		b.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Close stops the subscription; a must-not-miss subscriber that closes no
+// longer holds publishers up.
+func (s *Subscription) Close() {
+	b := s.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for i, x := range b.subs {
+		if x == s {
+			b.subs = append(b.subs[:i], b.subs[i+1:]...)
+			break
+		}
+	}
+	b.signalSpaceLocked()
+}
+
+// signalSpaceLocked wakes publishers waiting for room in the ring.
+func (b *Bus) signalSpaceLocked() {
+	if b.closed || b.spaceWait == 0 {
+		return
+	}
+	close(b.spaceCh)
+	b.spaceCh = make(chan struct{})
+}
+
+// oldestLocked is the sequence number of the oldest event still in the ring.
+func (b *Bus) oldestLocked() uint64 {
+	size := uint64(len(b.ring))
+	if b.next-b.first <= size {
+		return b.first
+	}
+	return b.next - size
+}

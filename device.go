@@ -1,0 +1,29 @@
+package hearth
+
+import "time"
+
+// Availability is what a device last said about being reachable.
+type Availability string
+
+// The availability values of the native topic convention.
+const (
+	AvailabilityUnknown Availability = ""
+	Online              Availability = "online"
+	Offline             Availability = "offline"
+)
+
+// DeviceState is what the hub knows of a device right now: the fold of every
+// message it sent. The State map is never changed once the value is handed
+// out; a change makes a new map.
+type DeviceState struct {
+	// ID is the device's id, the <id> of its topics.
+	ID string `json:"id"`
+	// State holds the device's attributes ("occupancy", "brightness", ...).
+	State map[string]any `json:"state"`
+	// Availability is online, offline or unknown ("").
+	Availability Availability `json:"availability,omitempty"`
+	// Updated is when the state last changed.
+	Updated time.Time `json:"updated"`
+	// Seq is the sequence number of the event that last changed the device.
+	Seq uint64 `json:"seq"`
+}
