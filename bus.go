@@ -41,7 +41,8 @@ const (
 type BusOptions struct {
 	// NextSeq is the sequence number of the first event (the log's last + 1).
 	NextSeq uint64
-	// Size is how many events the ring holds; rounded up to a power of two.
+	// Size is how many events the ring holds, rounded up to a power of two;
+	// 8,192 when zero.
 	Size int
 	// Durable makes WaitDurable wait for MarkDurable; without it nothing
 	// records the log and WaitDurable returns at once.
@@ -84,7 +85,7 @@ type Bus struct {
 
 // NewBus makes a bus whose first event will have sequence number o.NextSeq.
 func NewBus(o BusOptions) *Bus {
-	size := 1 << 16
+	size := 1 << 13
 	if o.Size > 0 {
 		size = 1
 		for size < o.Size || size < 4*reserve {
@@ -226,12 +227,16 @@ func (b *Bus) Close() {
 func (b *Bus) MarkDurable(seq uint64) {
 	b.durMu.Lock()
 	defer b.durMu.Unlock()
-	if seq <= b.durSeq || b.durErr != nil {
+	// After Close the log still commits what it drains: keep counting so
+	// that Durable stays true (waiters were already released by Close).
+	if seq <= b.durSeq || (b.durErr != nil && b.durErr != ErrClosed) {
 		return
 	}
 	b.durSeq = seq
-	close(b.durCh)
-	b.durCh = make(chan struct{})
+	if b.durErr == nil {
+		close(b.durCh)
+		b.durCh = make(chan struct{})
+	}
 }
 
 // FailDurable records that the log can no longer be written: waiters get err.
@@ -355,6 +360,12 @@ func (s *Subscription) Close() {
 		}
 	}
 	b.signalSpaceLocked()
+	// Wake a Read of this subscription that waits for events, so that it
+	// returns ErrClosed now rather than at the next publish.
+	if !b.closed && b.dataWait > 0 {
+		close(b.dataCh)
+		b.dataCh = make(chan struct{})
+	}
 }
 
 // signalSpaceLocked wakes publishers waiting for room in the ring.

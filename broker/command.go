@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"hearth"
+)
+
+// Command logs c as a KindCommand event on the bus, then publishes its
+// payload to its topic through mochi's inline client (no socket). The event
+// comes first so that the log always explains what the hub did; it does not
+// wait for the log to be durable, so a command is not held up by a disk
+// write. The hook skips inline publishes, so the command is logged once.
+//
+// Call it from its own goroutine, not from a bus consumer's: publishing on
+// the bus waits when a must-not-miss reader is a full ring behind, and
+// delivering to a subscriber that stopped reading can take up to the write
+// timeout. It returns the event as published.
+func (b *Broker) Command(ctx context.Context, c hearth.Command) (hearth.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return hearth.Event{}, fmt.Errorf("command to %q: %w", c.Topic, err)
+	}
+	if c.Topic == "" || !mqtt.IsValidFilter(c.Topic, true) {
+		return hearth.Event{}, fmt.Errorf("command: invalid topic %q", c.Topic)
+	}
+	if c.QoS > 2 {
+		return hearth.Event{}, fmt.Errorf("command to %q: QoS %d", c.Topic, c.QoS)
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return hearth.Event{}, fmt.Errorf("command to %q: %w", c.Topic, ErrClosed)
+	}
+
+	payload := bytes.Clone(c.Payload) // the event and mochi's deliveries share it read-only
+	ev, err := b.events.Publish(hearth.Event{
+		Kind:    hearth.KindCommand,
+		Topic:   c.Topic,
+		Device:  c.Device,
+		Payload: payload,
+		QoS:     c.QoS,
+		Retain:  c.Retain,
+		Cause:   c.Cause,
+	})
+	if err != nil {
+		return hearth.Event{}, fmt.Errorf("command to %q: log: %w", c.Topic, err)
+	}
+	if err := b.server.Publish(c.Topic, payload, c.Retain, c.QoS); err != nil {
+		return ev, fmt.Errorf("command to %q (event %d): publish: %w", c.Topic, ev.Seq, err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// Defaults for a small machine (a Raspberry Pi Zero 2 W up to a Pi 5).
+const (
+	DefaultAddr                         = ":1883"
+	DefaultMaxPacketSize                = 256 << 10
+	DefaultConnectTimeout               = 10 * time.Second
+	DefaultWriteTimeout                 = time.Second
+	DefaultMaxClients                   = 1000
+	DefaultMaxKeepalive                 = 600 * time.Second
+	DefaultMaximumClientWritesPending   = 4096
+	DefaultMaxInflight                  = 1024
+	DefaultReceiveMaximum               = 256
+	DefaultMaximumSessionExpiryInterval = 24 * time.Hour
+	DefaultDurableTimeout               = 5 * time.Second
+)
+
+// maxRemainingLength is the largest remaining length MQTT can express
+// (a four byte variable byte integer); the whole packet adds at most 5 bytes.
+const maxRemainingLength = 268_435_455
+
+// Config configures the broker. Zero values take the defaults above.
+//
+// The broker also always sets mochi's NoInheritedPropertiesOnAck (strict v5
+// clients reject user properties echoed into PUBACK) and refuses inbound
+// topic aliases (mochi accepts up to 65,535 per client without advertising
+// any, an unbounded map per connection).
+type Config struct {
+	// Addr is the TCP address to listen on, such as ":1883" (the default)
+	// or "127.0.0.1:0".
+	Addr string
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+
+	// MaxPacketSize is the largest MQTT packet accepted from a client, in
+	// bytes, fixed header included. It is advertised in the v5 CONNACK.
+	MaxPacketSize int
+	// ConnectTimeout is how long a new socket has to deliver a complete
+	// CONNECT before it is closed.
+	ConnectTimeout time.Duration
+	// WriteTimeout is how long a single write to a client may take; a client
+	// that cannot take a write within it is cut off.
+	WriteTimeout time.Duration
+	// MaxClients caps the open sockets; further connections are closed as
+	// soon as they are accepted.
+	MaxClients int
+	// MaxKeepalive caps the keepalive a client may ask for. An MQTT 5 client
+	// asking for more (or for none) is told this value in its CONNACK; an
+	// MQTT 3 client, which cannot be told, is refused ("identifier rejected"),
+	// as Mosquitto's max_keepalive does.
+	MaxKeepalive time.Duration
+	// MaximumClientWritesPending bounds the packets queued for one client;
+	// below a subscriber's retained burst mochi drops retained messages.
+	MaximumClientWritesPending int
+	// MaxInflight bounds the unacknowledged QoS 1/2 messages held per client.
+	MaxInflight int
+	// ReceiveMaximum is how many QoS 1/2 messages a client may send before
+	// they are acknowledged (advertised in the v5 CONNACK).
+	ReceiveMaximum int
+	// MaximumSessionExpiryInterval caps how long a disconnected client's
+	// session is kept.
+	MaximumSessionExpiryInterval time.Duration
+	// DurableTimeout is how long a QoS 1/2 publish waits for the log before
+	// the broker gives up and does not acknowledge it.
+	DurableTimeout time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
+	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxClients, DefaultMaxClients)
+	setDefault(&c.MaxKeepalive, DefaultMaxKeepalive)
+	setDefault(&c.MaximumClientWritesPending, DefaultMaximumClientWritesPending)
+	setDefault(&c.MaxInflight, DefaultMaxInflight)
+	setDefault(&c.ReceiveMaximum, DefaultReceiveMaximum)
+	setDefault(&c.MaximumSessionExpiryInterval, DefaultMaximumSessionExpiryInterval)
+	setDefault(&c.DurableTimeout, DefaultDurableTimeout)
+	return c
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// validate reports every value out of range, after defaults were applied.
+func (c Config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.MaxPacketSize >= 64 && c.MaxPacketSize <= maxRemainingLength+5,
+		"MaxPacketSize %d: want 64 to %d bytes", c.MaxPacketSize, maxRemainingLength+5)
+	check(c.ConnectTimeout > 0, "ConnectTimeout %v: want > 0", c.ConnectTimeout)
+	check(c.WriteTimeout > 0, "WriteTimeout %v: want > 0", c.WriteTimeout)
+	check(c.MaxClients > 0, "MaxClients %d: want > 0", c.MaxClients)
+	check(c.MaxKeepalive >= time.Second && c.MaxKeepalive <= math.MaxUint16*time.Second,
+		"MaxKeepalive %v: want 1s to %ds", c.MaxKeepalive, math.MaxUint16)
+	check(c.MaximumClientWritesPending > 0 && c.MaximumClientWritesPending <= math.MaxInt32,
+		"MaximumClientWritesPending %d: want > 0", c.MaximumClientWritesPending)
+	check(c.MaxInflight > 0 && c.MaxInflight <= math.MaxUint16,
+		"MaxInflight %d: want 1 to %d", c.MaxInflight, math.MaxUint16)
+	check(c.ReceiveMaximum > 0 && c.ReceiveMaximum <= math.MaxUint16,
+		"ReceiveMaximum %d: want 1 to %d", c.ReceiveMaximum, math.MaxUint16)
+	check(c.MaximumSessionExpiryInterval >= 0 && c.MaximumSessionExpiryInterval <= math.MaxUint32*time.Second,
+		"MaximumSessionExpiryInterval %v: out of range", c.MaximumSessionExpiryInterval)
+	check(c.DurableTimeout > 0, "DurableTimeout %v: want > 0", c.DurableTimeout)
+	return errors.Join(errs...)
+}
+
+// keepaliveCap is MaxKeepalive in whole seconds, as MQTT carries it.
+func (c Config) keepaliveCap() uint16 { return uint16(c.MaxKeepalive / time.Second) }
+
+// capabilities maps the limits onto mochi's.
+func (c Config) capabilities() *mqtt.Capabilities {
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClients = int64(c.MaxClients)
+	caps.MaximumPacketSize = uint32(c.MaxPacketSize) // also enforced by the guard, before mochi reads
+	caps.MaximumClientWritesPending = int32(c.MaximumClientWritesPending)
+	caps.MaximumInflight = uint16(c.MaxInflight)
+	caps.ReceiveMaximum = uint16(c.ReceiveMaximum)
+	caps.MaximumSessionExpiryInterval = uint32(c.MaximumSessionExpiryInterval / time.Second)
+	caps.TopicAliasMaximum = 0
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+	return caps
+}

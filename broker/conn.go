@@ -1,0 +1,133 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// readBufferSize is the guard's read buffer per connection: packets that fit
+// are checked and handed to mochi without a copy of their own.
+const readBufferSize = 4 << 10
+
+// conn is a client socket as mochi sees it. Reads go through the guard's
+// framer; deadlines follow the broker's policy rather than mochi's:
+//
+//   - Until a complete CONNECT has arrived the read deadline is the connect
+//     deadline, and mochi's SetDeadline calls cannot extend it.
+//   - mochi sets one deadline for both directions (keepalive × 1.5) and holds
+//     the client's lock across a blocking write, so one subscriber that stops
+//     reading would stall every publisher that matches it. Instead each Write
+//     gets its own deadline of WriteTimeout, and any write error closes the
+//     socket, which makes mochi drop the client and release the lock.
+type conn struct {
+	net.Conn
+	fr           *framer
+	log          *slog.Logger
+	writeTimeout time.Duration
+	onClose      func(*conn)
+
+	connected atomic.Bool // a complete CONNECT was read: mochi's read deadlines apply
+	closed    atomic.Bool
+	closeOnce sync.Once
+	readErr   error // sticky; read goroutine only
+}
+
+func newConn(nc net.Conn, cfg *Config, log *slog.Logger, onClose func(*conn)) *conn {
+	c := &conn{
+		Conn:         nc,
+		fr:           newFramer(nc, readBufferSize, cfg.MaxPacketSize),
+		log:          log.With("remote", nc.RemoteAddr().String()),
+		writeTimeout: cfg.WriteTimeout,
+		onClose:      onClose,
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	return c
+}
+
+// Read hands mochi the bytes of checked packets. A malformed packet, a
+// CONNECT that does not arrive in time, or any read error closes the socket.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	n, err := c.fr.read(p)
+	if err != nil {
+		c.readErr = err
+		c.readFailed(err)
+		return n, err
+	}
+	if c.fr.connected && !c.connected.Load() {
+		c.connected.Store(true)
+	}
+	return n, nil
+}
+
+// readFailed logs why reading stopped, once, when it is worth a line, and
+// closes the socket.
+func (c *conn) readFailed(err error) {
+	var bad *malformedError
+	switch {
+	case c.closed.Load():
+		// closed by us (a failed write, shutdown): nothing to add
+	case errors.As(err, &bad):
+		c.log.Warn("closing connection: refused packet", "reason", bad.Error())
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.connected.Load():
+		c.log.Warn("closing connection: no complete CONNECT in time")
+	case errors.Is(err, io.EOF), errors.Is(err, os.ErrDeadlineExceeded):
+		// a client leaving, or mochi's keepalive expiring: mochi logs these
+	default:
+		c.log.Debug("closing connection: read failed", "error", err)
+	}
+	_ = c.Close()
+}
+
+// Write gives every write its own deadline; a write that fails or does not
+// finish within WriteTimeout closes the socket so that mochi drops the client.
+func (c *conn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		if !c.closed.Load() {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.log.Warn("cutting off client: a write did not complete in time",
+					"timeout", c.writeTimeout, "bytes", len(p), "written", n)
+			} else {
+				c.log.Debug("closing connection: write failed", "error", err)
+			}
+		}
+		_ = c.Close()
+	}
+	return n, err
+}
+
+// SetDeadline applies mochi's keepalive deadline to reads only.
+func (c *conn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+
+// SetReadDeadline applies mochi's read deadline once CONNECT has arrived;
+// before that the connect deadline stands.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if !c.connected.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline is ignored: every Write sets its own.
+func (c *conn) SetWriteDeadline(time.Time) error { return nil }
+
+// Close closes the socket once and gives its slot back to the listener.
+func (c *conn) Close() error {
+	err := net.ErrClosed
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		err = c.Conn.Close()
+		c.onClose(c)
+	})
+	return err
+}

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"hearth"
+)
+
+// errNotLogged is the v5 PUBACK reason for a message the log could not
+// confirm. It is returned unwrapped: mochi type-asserts hook errors.
+var errNotLogged = packets.Code{Code: packets.ErrImplementationSpecificError.Code, Reason: "message not logged"}
+
+// hook connects mochi to the hub. mochi calls it on the sending client's
+// goroutine, so it parses, stamps, hands the event to the bus and returns;
+// the one wait is a QoS 1/2 publish waiting for the log (mochi sends PUBACK
+// or PUBREC when OnPublish returns).
+type hook struct {
+	mqtt.HookBase
+	events         Events
+	server         *mqtt.Server
+	log            *slog.Logger
+	ctx            context.Context // cancelled when the broker closes
+	durableTimeout time.Duration
+	maxPacketSize  uint32
+	maxKeepalive   uint16
+}
+
+var hookProvides = []byte{
+	mqtt.OnConnectAuthenticate,
+	mqtt.OnACLCheck,
+	mqtt.OnConnect,
+	mqtt.OnPacketEncode,
+	mqtt.OnPublish,
+	mqtt.OnWillSent,
+}
+
+// ID names the hook in mochi's logs.
+func (h *hook) ID() string { return "hearth" }
+
+// Provides lists the hook methods mochi should call.
+func (h *hook) Provides(b byte) bool { return bytes.IndexByte(hookProvides, b) >= 0 }
+
+// OnConnectAuthenticate lets every client in. Authentication comes with its
+// own issue and goes here.
+func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+// OnACLCheck lets every client read and write every topic. Access control
+// comes with its own issue and goes here.
+func (h *hook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+// OnConnect caps the keepalive. An MQTT 5 client asking for more than the
+// cap, or for none, gets the cap as Server Keep Alive in its CONNACK. An MQTT
+// 3 client cannot be told, and would be cut off at the capped deadline while
+// still idling within its own; it is refused with "identifier rejected", as
+// Mosquitto does.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	ka := pk.Connect.Keepalive
+	if ka != 0 && ka <= h.maxKeepalive {
+		return nil
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		cl.State.Keepalive = h.maxKeepalive
+		cl.State.ServerKeepalive = true
+		return nil
+	}
+	if ka == 0 {
+		return nil // no keepalive: TCP keepalive still finds dead peers
+	}
+	h.log.Warn("refusing client: keepalive above the maximum",
+		"client", cl.ID, "remote", cl.Net.Remote, "keepalive", ka, "max", h.maxKeepalive)
+	if err := h.server.SendConnack(cl, packets.ErrClientIdentifierNotValid, false, nil); err != nil {
+		return fmt.Errorf("refuse keepalive %ds: %w", ka, err)
+	}
+	return fmt.Errorf("keepalive %ds above the maximum of %ds", ka, h.maxKeepalive)
+}
+
+// OnPacketEncode advertises the maximum packet size in the v5 CONNACK,
+// which mochi enforces but does not tell.
+func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion == 5 &&
+		pk.ReasonCode < packets.ErrUnspecifiedError.Code {
+		pk.Properties.MaximumPacketSize = h.maxPacketSize
+	}
+	return pk
+}
+
+// OnPublish turns an accepted PUBLISH into a message event. QoS 0 returns
+// as soon as the event is on the bus; QoS 1 and 2 wait until the log has it,
+// so that an acknowledged message is a durable one.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // the hub's own command: Command logged it already
+	}
+	ev, err := h.events.Publish(messageEvent(cl, pk))
+	if err != nil {
+		return h.refuse(cl, pk, fmt.Errorf("log message: %w", err))
+	}
+	if pk.FixedHeader.Qos == 0 {
+		return pk, nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.durableTimeout)
+	err = h.events.WaitDurable(ctx, ev.Seq)
+	cancel()
+	if err != nil {
+		return h.refuse(cl, pk, fmt.Errorf("wait for the log to hold event %d: %w", ev.Seq, err))
+	}
+	return pk, nil
+}
+
+// refuse keeps a message the log did not take from being acknowledged. A v5
+// QoS 1 publisher gets a failure PUBACK. mochi would acknowledge a v3 (or
+// QoS 2) message whatever the hook says, so that client is disconnected
+// instead, and resends the message when it reconnects.
+func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, err error) (packets.Packet, error) {
+	qos := pk.FixedHeader.Qos
+	switch {
+	case qos == 0:
+		h.log.Debug("message dropped: not logged", "client", cl.ID, "topic", pk.TopicName, "error", err)
+		return pk, packets.ErrRejectPacket
+	case qos == 1 && cl.Properties.ProtocolVersion == 5:
+		h.log.Warn("message refused: not logged", "client", cl.ID, "topic", pk.TopicName, "error", err)
+		return pk, errNotLogged
+	default:
+		h.log.Warn("disconnecting client: its message was not logged", "client", cl.ID, "topic", pk.TopicName, "error", err)
+		cl.Stop(err)
+		return pk, packets.ErrRejectPacket
+	}
+}
+
+// OnWillSent logs a client's will (its "offline"), which mochi publishes
+// without going through OnPublish. Nobody waits for an acknowledgement.
+func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if _, err := h.events.Publish(messageEvent(cl, pk)); err != nil {
+		h.log.Warn("will not logged", "client", cl.ID, "topic", pk.TopicName, "error", err)
+	}
+}
+
+// messageEvent stamps a message. The payload is copied so that the event,
+// which consumers keep and read for as long as they like, shares no memory
+// with mochi's packet (held by retained messages and queued deliveries).
+func messageEvent(cl *mqtt.Client, pk packets.Packet) hearth.Event {
+	return hearth.Event{
+		Kind:    hearth.KindMessage,
+		Topic:   pk.TopicName,
+		Payload: bytes.Clone(pk.Payload),
+		QoS:     pk.FixedHeader.Qos,
+		Retain:  pk.FixedHeader.Retain,
+		Client:  cl.ID,
+	}
+}

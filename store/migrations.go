@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+)
+
+// migration is one numbered step of the schema. Steps are only ever
+// appended: a released step never changes, a fix is a new step.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations is the schema's history; the database records in PRAGMA
+// user_version how many of them it has applied.
+var migrations = []migration{
+	{1, "event log, devices, meta", []string{
+		// seq is the rowid: appends go to the end of the table's b-tree, and
+		// every secondary index implicitly ends with it.
+		`CREATE TABLE events (
+			seq          INTEGER PRIMARY KEY,
+			time         INTEGER NOT NULL,
+			kind         TEXT    NOT NULL,
+			topic        TEXT    NOT NULL DEFAULT '',
+			device       TEXT    NOT NULL DEFAULT '',
+			client       TEXT    NOT NULL DEFAULT '',
+			payload      BLOB,
+			prev         BLOB,
+			qos          INTEGER NOT NULL DEFAULT 0,
+			retain       INTEGER NOT NULL DEFAULT 0,
+			cause_seq    INTEGER NOT NULL DEFAULT 0,
+			cause_run    TEXT    NOT NULL DEFAULT '',
+			cause_source TEXT    NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX events_device ON events (device, seq)`,
+		`CREATE INDEX events_topic ON events (topic, seq)`,
+		`CREATE INDEX events_kind ON events (kind, seq)`,
+		// state is the device's attributes as a JSON object, NULL when only
+		// its availability is known; availability is NULL when unknown.
+		`CREATE TABLE devices (
+			id           TEXT PRIMARY KEY,
+			state        BLOB,
+			availability TEXT,
+			updated      INTEGER NOT NULL,
+			seq          INTEGER NOT NULL
+		) WITHOUT ROWID`,
+		`CREATE TABLE meta (
+			key   TEXT PRIMARY KEY,
+			value
+		) WITHOUT ROWID`,
+		`INSERT INTO meta (key, value) VALUES ('state_seq', 0)`,
+	}},
+}
+
+// migrate applies the steps the database lacks, each in its own transaction
+// together with the new user_version, so a crash leaves either the old or
+// the new schema. The version is read inside the (IMMEDIATE) transaction, so
+// two processes opening the same file cannot both apply a step.
+func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	for {
+		done, err := migrateOne(ctx, db, log)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, db *sql.DB, log *slog.Logger) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	switch {
+	case v > len(migrations):
+		return false, fmt.Errorf("migrate: schema version %d is newer than this program knows (%d)", v, len(migrations))
+	case v == len(migrations):
+		return true, nil
+	}
+	m := migrations[v]
+	for _, stmt := range m.stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("migrate to %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	// PRAGMA takes no parameters; the version is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+		return false, fmt.Errorf("migrate to %d: set version: %w", m.version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to %d: commit: %w", m.version, err)
+	}
+	log.Info("schema migrated", "version", m.version, "step", m.name)
+	return false, nil
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"hearth"
+)
+
+// batchSize is the most events one group commit takes off the bus.
+const batchSize = 1024
+
+// Durability is told how far the log is safely on disk, or that it cannot be
+// written any more. *hearth.Bus satisfies it.
+type Durability interface {
+	MarkDurable(seq uint64)
+	FailDurable(err error)
+}
+
+var _ Durability = (*hearth.Bus)(nil)
+
+const insertEventSQL = `INSERT INTO events
+	(seq, time, kind, topic, device, client, payload, prev, qos, retain, cause_seq, cause_run, cause_source)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// A NULL column in the upsert means "this batch did not change it".
+const upsertDeviceSQL = `INSERT INTO devices (id, state, availability, updated, seq)
+	VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		state        = coalesce(excluded.state, devices.state),
+		availability = coalesce(excluded.availability, devices.availability),
+		updated      = excluded.updated,
+		seq          = excluded.seq`
+
+const setStateSeqSQL = `INSERT INTO meta (key, value) VALUES ('state_seq', ?)
+	ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+
+// Run appends what sub delivers to the log until the bus is closed, in group
+// commits: each Read's batch (everything published since the last commit, up
+// to batchSize events) is written in one transaction with the device read
+// model it implies, and then reported to d with MarkDurable. Publishers keep
+// going while a commit waits for the disk, so the next batch grows with the
+// load and one fsync serves many events.
+//
+// Run returns nil once the bus is closed and everything it delivered is
+// committed, ctx.Err() when ctx ends (a batch already taken off the bus is
+// still committed, never half-written), or the write error, which it also
+// hands to d.FailDurable. Call Run once per Store; sub must be MustNotMiss.
+func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability) error {
+	buf := make([]hearth.Event, batchSize)
+	w := newBatchWriter()
+	for {
+		// Read does not look at ctx while events are waiting, so a busy bus
+		// would otherwise keep a cancelled Run going.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch, err := sub.Read(ctx, buf)
+		switch {
+		case errors.Is(err, hearth.ErrClosed):
+			return nil
+		case errors.Is(err, hearth.ErrGap):
+			// Events were skipped: the log can no longer be complete.
+			err = fmt.Errorf("log subscription %q: %w", sub.Name(), err)
+			s.log.Error("log has a gap", "err", err)
+			d.FailDurable(err)
+			return err
+		case err != nil:
+			return err
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		// The batch is off the bus: commit it even if ctx ends meanwhile,
+		// so that cancelling never drops events the bus handed over.
+		if err := s.commit(context.WithoutCancel(ctx), w, batch); err != nil {
+			err = fmt.Errorf("append events %d..%d: %w", batch[0].Seq, batch[len(batch)-1].Seq, err)
+			s.log.Error("log write failed", "err", err)
+			d.FailDurable(err)
+			return err
+		}
+		last := batch[len(batch)-1].Seq
+		s.log.Debug("committed", "events", len(batch), "last_seq", last)
+		d.MarkDurable(last)
+	}
+}
+
+// commit writes batch and the device rows and state_seq it implies in one
+// transaction.
+func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	ins := tx.StmtContext(ctx, s.insertEvent)
+	w.reset()
+	for i := range batch {
+		e := &batch[i]
+		if _, err := ins.ExecContext(ctx,
+			int64(e.Seq), unixNano(e.Time), string(e.Kind), e.Topic, e.Device, e.Client,
+			blob(e.Payload), blob(e.Prev), int64(e.QoS), boolInt(e.Retain),
+			int64(e.Cause.Seq), e.Cause.Run, e.Cause.Source,
+		); err != nil {
+			return fmt.Errorf("insert event %d: %w", e.Seq, err)
+		}
+		w.fold(e)
+	}
+
+	up := tx.StmtContext(ctx, s.upsertDevice)
+	for _, p := range w.patches {
+		var avail any
+		if p.avail != hearth.AvailabilityUnknown {
+			avail = string(p.avail)
+		}
+		if _, err := up.ExecContext(ctx, p.id, blob(p.state), avail, unixNano(p.event.Time), int64(changeSeq(p.event))); err != nil {
+			return fmt.Errorf("upsert device %q: %w", p.id, err)
+		}
+	}
+	if _, err := tx.StmtContext(ctx, s.setStateSeq).ExecContext(ctx, int64(batch[len(batch)-1].Seq)); err != nil {
+		return fmt.Errorf("set state_seq: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.batches.Add(1)
+	return nil
+}
+
+// devicePatch is what one batch changes on one device: only the last state
+// and the last availability count.
+type devicePatch struct {
+	id    string
+	state []byte              // nil: unchanged
+	avail hearth.Availability // unknown: unchanged
+	event *hearth.Event       // the last event that changed the device
+}
+
+// batchWriter coalesces a batch's state and availability events per device.
+// Its map and slice are reused from batch to batch.
+type batchWriter struct {
+	index   map[string]int
+	patches []devicePatch
+}
+
+func newBatchWriter() *batchWriter {
+	return &batchWriter{index: make(map[string]int)}
+}
+
+func (w *batchWriter) reset() {
+	clear(w.index)
+	clear(w.patches) // drop references to the last batch's payloads
+	w.patches = w.patches[:0]
+}
+
+func (w *batchWriter) fold(e *hearth.Event) {
+	state, avail, ok := deviceChange(*e)
+	if !ok {
+		return
+	}
+	i, seen := w.index[e.Device]
+	if !seen {
+		i = len(w.patches)
+		w.index[e.Device] = i
+		w.patches = append(w.patches, devicePatch{id: e.Device})
+	}
+	p := &w.patches[i]
+	if state != nil {
+		p.state = state
+	}
+	if avail != hearth.AvailabilityUnknown {
+		p.avail = avail
+	}
+	p.event = e
+}
+
+func blob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
