@@ -1,0 +1,58 @@
+// Command hub is the Hearth smart-home hub: an MQTT broker, an event log, a
+// device read model, automations and a web API in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses the command line, starts the hub and waits for SIGINT/SIGTERM.
+// It returns the process exit code: 2 for a bad command line, 1 when the hub
+// could not start.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hub:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	app, err := Start(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "hub:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "hearth: mqtt listening on %s\n", app.MQTTAddr())
+	fmt.Fprintf(stdout, "hearth: http listening on http://%s\n", app.HTTPAddr())
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-app.Failed():
+		log.Error("a part of the hub failed; shutting down")
+		code = 1
+	}
+	if err := app.Close(); err != nil {
+		fmt.Fprintln(stderr, "hub: shutdown:", err)
+		return 1
+	}
+	return code
+}
