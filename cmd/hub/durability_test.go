@@ -126,3 +126,42 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 		t.Fatalf("living_temp after restart is %v, want the last published state (n=%d)", d.State, n)
 	}
 }
+
+func TestSIGTERMFlushesEveryMessageToTheLog(t *testing.T) {
+	const n = 500
+	dataDir := filepath.Join(t.TempDir(), "data")
+
+	hub := startHubProcess(t, dataDir)
+	watcher := connect(t, hub.mqttAddr, "watcher")
+	seen := subscribe(t, watcher, "home/door")
+	sensor := connect(t, hub.mqttAddr, "door")
+	for i := 1; i <= n; i++ {
+		sensor.Publish("home/door", 0, false, fmt.Sprintf(`{"contact":%t,"n":%d}`, i%2 == 0, i))
+	}
+	// Once the watcher has every message, the hub has published them all on
+	// its bus; whether they are on disk yet is up to the shutdown.
+	for i := 0; i < n; i++ {
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("watcher got %d of %d messages", i, n)
+		}
+	}
+	if err := hub.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.cmd.Wait(); err != nil {
+		t.Fatalf("hub did not exit cleanly on SIGTERM: %v", err)
+	}
+
+	hub = startHubProcess(t, dataDir)
+	got := events(t, hub.httpAddr, "kind=message&topic=home/door&limit=1000")
+	if len(got) != n {
+		t.Fatalf("log has %d of %d messages after SIGTERM", len(got), n)
+	}
+	var d hearth.DeviceState
+	getJSON(t, "http://"+hub.httpAddr+"/api/devices/door", &d)
+	if d.State["n"] != float64(n) {
+		t.Fatalf("door after restart is %v, want n=%d", d.State, n)
+	}
+}
