@@ -217,6 +217,15 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
+// browseAddr is the address a person types in a browser on this machine.
+func browseAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(dialAddr(addr))
+	if err != nil || host != "127.0.0.1" {
+		return dialAddr(addr)
+	}
+	return net.JoinHostPort("localhost", port)
+}
+
 // dialAddr turns a listen address such as [::]:1883 into one a local client
 // can dial.
 func dialAddr(addr net.Addr) string {

@@ -42,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "hearth: mqtt listening on %s\n", app.MQTTAddr())
 	fmt.Fprintf(stdout, "hearth: http listening on http://%s\n", app.HTTPAddr())
+	if cfg.Demo {
+		fmt.Fprintf(stdout, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(app.HTTPAddr()))
+	}
 	code := 0
 	select {
 	case <-ctx.Done():

@@ -39,7 +39,9 @@ func between(rng *rand.Rand, lo, hi int) int { return lo + rng.IntN(hi-lo+1) }
 
 // motion is a presence sensor: nobody is there for 20 to 60 ticks, then
 // someone walks in and stays 10 to 40 ticks, moving now and then (each
-// movement is reported again as occupancy true), then leaves.
+// movement is reported again as occupancy true), then leaves. The first
+// person comes within 3 to 12 ticks, so that someone trying the demo sees
+// the house react in seconds.
 type motion struct {
 	radio
 	occupied bool
@@ -48,7 +50,7 @@ type motion struct {
 }
 
 func newMotion(rng *rand.Rand) *motion {
-	return &motion{radio: newRadio(rng), left: between(rng, 20, 60)}
+	return &motion{radio: newRadio(rng), left: between(rng, 3, 12)}
 }
 
 func (m *motion) initial() map[string]any {

@@ -86,7 +86,10 @@ func TestMotionWalk(t *testing.T) {
 	if len(arrivals) < 200 {
 		t.Fatalf("only %d arrivals in 20000 ticks", len(arrivals))
 	}
-	for _, a := range arrivals {
+	if first := arrivals[0]; first < 3 || first > 12 {
+		t.Fatalf("the first person came after %d ticks, want 3 to 12", first)
+	}
+	for _, a := range arrivals[1:] {
 		if a < 20 || a > 60 {
 			t.Fatalf("an empty spell of %d ticks, want 20 to 60", a)
 		}
