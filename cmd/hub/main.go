@@ -22,6 +22,9 @@ func main() {
 // It returns the process exit code: 2 for a bad command line, 1 when the hub
 // could not start.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "config" {
+		return configCommand(args[1:], stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -58,4 +61,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// configCommand prints the configuration the hub would run with.
+func configCommand(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "hub config:", err)
+		return 2
+	}
+	if err := printConfig(stdout, cfg); err != nil {
+		fmt.Fprintln(stderr, "hub config:", err)
+		return 1
+	}
+	return 0
 }
