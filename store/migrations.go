@@ -54,6 +54,32 @@ var migrations = []migration{
 		) WITHOUT ROWID`,
 		`INSERT INTO meta (key, value) VALUES ('state_seq', 0)`,
 	}},
+	{2, "device names and rooms", []string{
+		// What people say about a device, set on the page; kept apart from
+		// the devices table, which is a fold of the log and can be rebuilt.
+		`CREATE TABLE device_meta (
+			id   TEXT PRIMARY KEY,
+			name TEXT NOT NULL DEFAULT '',
+			room TEXT NOT NULL DEFAULT ''
+		) WITHOUT ROWID`,
+	}},
+	{3, "automation timers and settings", []string{
+		// The pending timers of the automations engine (automations.go): due
+		// is Unix nanoseconds, state the engine's own JSON. A few rows at a
+		// time, read whole at start-up, so no index beyond the key.
+		`CREATE TABLE timers (
+			id         TEXT PRIMARY KEY,
+			automation TEXT    NOT NULL,
+			due        INTEGER NOT NULL,
+			state      BLOB
+		)`,
+		// Whether people turned an automation off on the page; an automation
+		// with no row is enabled.
+		`CREATE TABLE automation_settings (
+			id      TEXT PRIMARY KEY,
+			enabled INTEGER NOT NULL
+		) WITHOUT ROWID`,
+	}},
 }
 
 // migrate applies the steps the database lacks, each in its own transaction
