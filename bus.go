@@ -385,3 +385,20 @@ func (b *Bus) oldestLocked() uint64 {
 	}
 	return b.next - size
 }
+
+// SubscriberLag is how far one subscriber is behind the head of the stream.
+type SubscriberLag struct {
+	Name   string
+	Events uint64
+}
+
+// Lags reports how many published events each subscriber has not read yet.
+func (b *Bus) Lags() []SubscriberLag {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]SubscriberLag, 0, len(b.subs))
+	for _, s := range b.subs {
+		out = append(out, SubscriberLag{Name: s.name, Events: b.next - s.pos})
+	}
+	return out
+}

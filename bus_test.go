@@ -430,3 +430,25 @@ func TestBusClose(t *testing.T) {
 		}
 	})
 }
+
+func TestLagsSayHowFarEachSubscriberIsBehind(t *testing.T) {
+	b := NewBus(BusOptions{Size: 64})
+	fast := b.Subscribe("fast", MustNotMiss)
+	b.Subscribe("slow", MayLag)
+	for i := 0; i < 5; i++ {
+		if _, err := b.Publish(Event{Kind: KindMessage}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]Event, 3)
+	if _, err := fast.Read(context.Background(), buf); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, l := range b.Lags() {
+		got[l.Name] = l.Events
+	}
+	if got["fast"] != 2 || got["slow"] != 5 {
+		t.Fatalf("lags %v, want fast 2 and slow 5", got)
+	}
+}
