@@ -27,3 +27,12 @@ type DeviceState struct {
 	// Seq is the sequence number of the event that last changed the device.
 	Seq uint64 `json:"seq"`
 }
+
+// DeviceMeta is what people say about a device, kept apart from what the
+// device says about itself: the name shown on the page and its room.
+type DeviceMeta struct {
+	// Name is the display name; the page shows the id when it is empty.
+	Name string `json:"name"`
+	// Room groups devices on the page; empty when not set.
+	Room string `json:"room"`
+}

@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// delayAction waits on the engine's clock; cancelling the run (restart
-// mode, Close) stops the wait.
+// delayAction waits on the engine's clock. The wait is stored (when the
+// run is durable), so a restart resumes it; cancelling the run (restart
+// mode, a reload that changed it, Close) stops it.
 type delayAction struct {
-	d time.Duration
+	d    time.Duration
+	desc string
 }
 
 func (l *loader) delayAction(fs fieldList) action {
@@ -18,18 +20,15 @@ func (l *loader) delayAction(fs fieldList) action {
 	if !ok {
 		return nil
 	}
-	return &delayAction{d: d}
+	return &delayAction{d: d, desc: "delay " + scalarOf(f.value)}
 }
 
-func (a *delayAction) do(ctx context.Context, r *run) error {
-	due := make(chan struct{})
-	t := r.eng.clock.AfterFunc(a.d, func() { close(due) })
-	select {
-	case <-due:
-		// A run cancelled as the timer fired must not go on to its next action.
-		return ctx.Err()
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
+func (a *delayAction) describe() string { return a.desc }
+
+func (a *delayAction) do(ctx context.Context, t *task) error {
+	return t.pause(ctx, a.desc, t.r.eng.clock.Now().Add(a.d), false)
+}
+
+func (a *delayAction) resume(ctx context.Context, t *task) error {
+	return t.pause(ctx, a.desc, t.resumeDue, true)
 }

@@ -2,19 +2,22 @@ package automations
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 	"hearth"
 )
 
-// publishAction publishes a payload to any topic.
+// publishAction publishes a payload to any topic. The topic may be a
+// template ("home/{{ trigger.device }}/set"), checked when it is rendered.
 type publishAction struct {
-	topic   string
-	payload []byte // a string as is; a map or list as JSON
-	qos     byte
-	retain  bool
+	topic    string
+	topicTpl *tmpl
+	payload  *payload // a string as is; a map or list as JSON
+	qos      byte
+	retain   bool
+	desc     string
 }
 
 func (l *loader) publishAction(n ast.Node, fs fieldList) action {
@@ -22,13 +25,18 @@ func (l *loader) publishAction(n ast.Node, fs fieldList) action {
 	f, _ := fs.get("publish")
 	a := &publishAction{}
 	topic, ok := l.str(f, "publish")
-	if ok {
+	if ok && strings.Contains(topic, "{{") {
+		v, good := l.template(f.value, topic)
+		a.topicTpl, _ = v.(*tmpl)
+		ok = good
+	} else if ok {
 		if why := validTopic(topic); why != "" {
 			l.errorf(f.value, "topic %q %s", topic, why)
 			ok = false
 		}
 	}
 	a.topic = topic
+	a.desc = "publish " + topic
 	if pf, has := fs.get("payload"); !has {
 		l.errorf(n, "publish needs a payload (a string, or a map sent as JSON)")
 		ok = false
@@ -36,21 +44,10 @@ func (l *loader) publishAction(n ast.Node, fs fieldList) action {
 		switch x := pf.value.(type) {
 		case nil:
 			ok = false
-		case *ast.StringNode, *ast.LiteralNode:
-			s, _ := scalarText(x)
-			a.payload = []byte(s)
-		case *ast.MappingNode, *ast.SequenceNode:
-			v, good := l.value(x, 0)
-			if !good {
-				ok = false
-				break
-			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				l.errorf(x, "payload cannot be written as JSON: %v", err)
-				ok = false
-			}
-			a.payload = b
+		case *ast.StringNode, *ast.LiteralNode, *ast.MappingNode, *ast.SequenceNode:
+			p, good := l.readPayload(x, true)
+			a.payload = p
+			ok = ok && good
 		default:
 			l.errorf(x, "payload must be a string (quote it: \"%s\") or a map sent as JSON, got %s", x.GetToken().Value, kindOf(x))
 			ok = false
@@ -72,11 +69,32 @@ func (l *loader) publishAction(n ast.Node, fs fieldList) action {
 	return a
 }
 
-func (a *publishAction) do(ctx context.Context, r *run) error {
-	return r.command(ctx, hearth.Command{
-		Device:  commandedDevice(r.eng.base, a.topic),
-		Topic:   a.topic,
-		Payload: a.payload,
+func (a *publishAction) describe() string { return a.desc }
+
+func (a *publishAction) do(ctx context.Context, t *task) error {
+	topic := a.topic
+	if a.topicTpl != nil {
+		v, err := t.renderTemplate(a.topicTpl)
+		if err == nil {
+			topic = textOf(v)
+			if why := validTopic(topic); why != "" {
+				err = fmt.Errorf("topic %q (from %q) %s", topic, a.topic, why)
+			}
+		}
+		if err != nil {
+			t.fail(a.desc, err)
+			return err
+		}
+	}
+	b, err := t.render(a.payload)
+	if err != nil {
+		t.fail(a.desc, err)
+		return err
+	}
+	return t.command(ctx, "publish "+topic, false, hearth.Command{
+		Device:  commandedDevice(t.r.eng.base, topic),
+		Topic:   topic,
+		Payload: b,
 		QoS:     a.qos,
 		Retain:  a.retain,
 	})

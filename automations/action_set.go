@@ -2,7 +2,6 @@ package automations
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/goccy/go-yaml/ast"
 	"hearth"
@@ -11,7 +10,9 @@ import (
 // setAction commands a device: its state map, as JSON, to <base>/<device>/set.
 type setAction struct {
 	device  string
-	payload []byte // encoded once at load; shared read-only by every run
+	payload *payload
+	desc    string
+	text    string // desc with the payload, when it is static
 }
 
 func (l *loader) setAction(n ast.Node, fs fieldList) action {
@@ -22,6 +23,8 @@ func (l *loader) setAction(n ast.Node, fs fieldList) action {
 		if why := validDevice(device); why != "" {
 			l.errorf(f.value, "device %q %s", device, why)
 			ok = false
+		} else {
+			l.device(f.value, device)
 		}
 	}
 	sf, has := fs.get("state")
@@ -36,22 +39,32 @@ func (l *loader) setAction(n ast.Node, fs fieldList) action {
 		l.errorf(sf.value, "state must be a map of attributes such as {state: \"ON\", brightness: 200}, got %s", kindOf(sf.value))
 		return nil
 	}
-	v, good := l.value(sf.value, 0)
+	p, good := l.readPayload(sf.value, false)
 	if !ok || !good {
 		return nil
 	}
-	payload, err := json.Marshal(v)
-	if err != nil {
-		l.errorf(sf.value, "state cannot be written as JSON: %v", err)
-		return nil
+	a := &setAction{device: device, payload: p, desc: "set " + device}
+	if !p.dynamic() {
+		a.text = a.desc + " " + string(p.static)
 	}
-	return &setAction{device: device, payload: payload}
+	return a
 }
 
-func (a *setAction) do(ctx context.Context, r *run) error {
-	return r.command(ctx, hearth.Command{
+func (a *setAction) describe() string { return a.desc }
+
+func (a *setAction) do(ctx context.Context, t *task) error {
+	b, err := t.render(a.payload)
+	if err != nil {
+		t.fail(a.desc, err)
+		return err
+	}
+	text := a.text
+	if text == "" {
+		text = a.desc
+	}
+	return t.command(ctx, text, a.text != "", hearth.Command{
 		Device:  a.device,
-		Topic:   r.eng.base + "/" + a.device + "/set",
-		Payload: a.payload,
+		Topic:   t.r.eng.base + "/" + a.device + "/set",
+		Payload: b,
 	})
 }

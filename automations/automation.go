@@ -7,7 +7,8 @@
 // the event's device or a topic filter matching its topic, evaluates their
 // `when` and the automation's conditions, and starts a run. A run executes
 // the action list in its own goroutine, so a slow command or a delay never
-// holds up the consumer (which must keep reading the bus).
+// holds up the consumer (which must keep reading the bus). Time triggers
+// (at, cron, sun) and `for:` windows fire from the engine's clock.
 package automations
 
 // Mode says what happens when an automation triggers while a run of it is
@@ -30,6 +31,18 @@ const (
 // waiting or running when its file does not say.
 const DefaultMax = 10
 
+// Missed says what happens to a pending timer (a delay, a wait's timeout, a
+// `for:` window) that came due while the hub was down.
+type Missed string
+
+// The rules for missed timers.
+const (
+	// MissedFire fires it as the engine starts: the run goes on, the window fires.
+	MissedFire Missed = "fire"
+	// MissedSkip drops it: the run ends there, the window is forgotten.
+	MissedSkip Missed = "skip"
+)
+
 // Automation is one loaded automation. It is read-only once loaded; the
 // engine keeps what changes (runs, counters) on its side.
 type Automation struct {
@@ -41,21 +54,33 @@ type Automation struct {
 	Mode Mode
 	// Max bounds the runs of a queued or parallel automation.
 	Max int
+	// Missed says what happens to its timers that came due while the hub was down.
+	Missed Missed
 	// File, Line and Column say where the automation is defined.
 	File         string
 	Line, Column int
+	// Source is the automation's text as written in its file.
+	Source string
+	// Hash identifies its normalised definition (and the scenes it uses):
+	// two loads with the same Hash behave the same.
+	Hash string
 
 	pos        int // position in its Set
 	triggers   []trigger
-	conditions []*expression
-	actions    []action
+	conditions []condition
+	actions    block
+	scenes     []string // ids of the scenes its actions use
+	fp         any      // normalised definition, until the hash is taken
 }
 
-// Set is a validated collection of automations with their triggers indexed
-// and their expressions compiled. It is immutable and may be shared.
+// Set is a validated collection of automations and scenes with their
+// triggers indexed and their expressions compiled. It is immutable and may be
+// shared (the live engine and a what-if run use the same Set).
 type Set struct {
 	automations []*Automation
+	scenes      map[string]*scene
 	index       index
+	warnings    []Problem
 }
 
 // Automations returns the automations in the order they were loaded.
@@ -76,8 +101,12 @@ func (s *Set) Lookup(id string) (*Automation, bool) {
 	return nil, false
 }
 
-func newSet(autos []*Automation) *Set {
-	s := &Set{automations: autos, index: newIndex()}
+// Warnings returns what the load doubted without refusing: devices that had
+// not been seen yet, each with its position.
+func (s *Set) Warnings() []Problem { return append([]Problem(nil), s.warnings...) }
+
+func newSet(autos []*Automation, scenes map[string]*scene) *Set {
+	s := &Set{automations: autos, scenes: scenes, index: newIndex()}
 	for i, a := range autos {
 		a.pos = i
 		for _, t := range a.triggers {

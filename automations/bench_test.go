@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"hearth"
 )
@@ -30,7 +31,8 @@ func benchEngine(b *testing.B, n int) (*Engine, chanCommander) {
 		devs[id] = hearth.DeviceState{ID: id, State: map[string]any{"illuminance": 10.0}}
 	}
 	cmds := make(chanCommander, 1)
-	e := New(Options{Commander: cmds, Devices: devs})
+	// The storm guard is off: a benchmark starts far more runs a second than a house.
+	e := New(Options{Commander: cmds, Devices: devs, StormRuns: -1})
 	e.Replace(set)
 	b.Cleanup(e.Close)
 	return e, cmds
@@ -87,5 +89,100 @@ func BenchmarkMatchTopic(b *testing.B) {
 	}
 	if len(dst) != 4 {
 		b.Fatalf("matched %v", dst)
+	}
+}
+
+// BenchmarkMatch10000 is an event few of 10,000 automations care about: a
+// state event of a device one of them names, whose `when` is false (a near
+// miss is recorded), and a message whose topic only wildcards come near.
+func BenchmarkMatch10000(b *testing.B) {
+	e, _ := benchEngine(b, 10000)
+	state := hearth.Event{
+		Seq: 1, Kind: hearth.KindState, Topic: "home/motion_5000", Device: "motion_5000",
+		Payload: []byte(`{"occupancy":false,"battery":97}`), Prev: []byte(`{"occupancy":false,"battery":98}`),
+	}
+	msg := hearth.Event{Seq: 2, Kind: hearth.KindMessage, Topic: "home/garden/soil", Payload: []byte(`{"moisture":40}`)}
+	b.Run("a state event one automation names", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Handle(state)
+		}
+	})
+	b.Run("a message no filter matches", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Handle(msg)
+		}
+	})
+}
+
+// BenchmarkConditions evaluates an automation's conditions as the consumer
+// does when a trigger fires: an expression over states, an or block with a
+// helper, and a time window.
+func BenchmarkConditions(b *testing.B) {
+	set, err := LoadBytes("c.yaml", []byte(`
+- id: c
+  triggers: [{device: d}]
+  conditions:
+    - states.hall_lux.illuminance < 30 && trigger.state.occupancy == true
+    - or: ['since("hall_motion") > duration("10m")', "now.Hour() >= 18"]
+    - {after: "17:00", before: "06:00"}
+  actions: [{delay: 1s}]
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(Options{Clock: NewFakeClock(time.Date(2025, 11, 25, 20, 0, 0, 0, time.UTC)), Location: time.UTC})
+	b.Cleanup(e.Close)
+	e.states["hall_lux"] = map[string]any{"illuminance": 10.0}
+	a := set.automations[0]
+	env := &runEnv{helpers: e.helpers, States: e.states, Trigger: triggerVars{State: map[string]any{"occupancy": true}}, Now: e.clock.Now()}
+	ev := &e.scope.ev
+	b.ReportAllocs()
+	for b.Loop() {
+		if failed, _ := allHold(ev, env, a.conditions); failed != nil {
+			b.Fatalf("%s does not hold", failed.text())
+		}
+	}
+}
+
+// BenchmarkRunWithTrace is a whole run: the event in, conditions, a run
+// started, two commands, and its trace written as JSON and published on a
+// bus as a KindRun event.
+func BenchmarkRunWithTrace(b *testing.B) {
+	set, err := LoadBytes("r.yaml", []byte(`
+- id: r
+  mode: parallel
+  triggers: [{device: motion, when: "occupancy == true"}]
+  conditions: ["states.lux.illuminance < 30"]
+  actions:
+    - set: light
+      state: {state: "ON", brightness: "{{ trigger.state.illuminance < 10 ? 80 : 254 }}"}
+    - publish: log/motion
+      payload: "motion in {{ trigger.device }}"
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bus := hearth.NewBus(hearth.BusOptions{}) // no reader: publishing never waits
+	b.Cleanup(bus.Close)
+	cmds := make(chanCommander, 2)
+	e := New(Options{Commander: cmds, Events: bus, StormRuns: -1,
+		Devices: devices{"lux": {ID: "lux", State: map[string]any{"illuminance": 10.0}}}})
+	b.Cleanup(e.Close)
+	e.Replace(set)
+	ev := hearth.Event{
+		Seq: 1, Kind: hearth.KindState, Topic: "home/motion", Device: "motion",
+		Payload: []byte(`{"occupancy":true,"illuminance":3}`), Prev: []byte(`{"occupancy":false,"illuminance":3}`),
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Handle(ev)
+		<-cmds
+		<-cmds
+		if err := e.settle(ctx); err != nil { // the trace is published before the run counts as done
+			b.Fatal(err)
+		}
 	}
 }

@@ -7,49 +7,115 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"hearth"
 )
 
+// Publisher logs an event on the bus (*hearth.Bus): the engine publishes
+// each finished run's trace as a KindRun event.
+type Publisher interface {
+	Publish(e hearth.Event) (hearth.Event, error)
+}
+
 // Options configure an Engine.
 type Options struct {
-	// Commander sends the commands of set and publish actions.
+	// Commander sends the commands of set, publish and scene actions.
 	Commander hearth.Commander
 	// Devices seeds the engine's view of device states when it starts; after
-	// that the engine folds state events itself, in log order.
+	// that the engine folds state events itself, in log order. It also tells
+	// Load which devices exist (unknown ones are warnings).
 	Devices hearth.DeviceReader
-	// Clock arms delays; the system clock when nil.
+	// Clock arms delays and time triggers; the system clock when nil.
 	Clock Clock
 	// Logger receives the engine's logs; nothing is logged when nil.
 	Logger *slog.Logger
 	// BaseTopic is the first level of device topics; "home" when empty.
 	BaseTopic string
+	// Persist keeps pending timers and enabled flags across restarts; nil:
+	// nothing survives a restart.
+	Persist Persist
+	// Events receives each finished run's trace as a KindRun event (the
+	// *hearth.Bus); nil: traces stay in memory (the last few per automation).
+	Events Publisher
+	// Log reads traces back (the store); nil: from memory.
+	Log hearth.EventLog
+	// Latitude and Longitude (degrees, north and east positive) place the
+	// house for sun triggers and the sunrise()/sunset() helpers; both zero
+	// means not given, and sun triggers never fire.
+	Latitude, Longitude float64
+	// Location is the time zone of at, cron and time-window conditions;
+	// time.Local when nil.
+	Location *time.Location
+	// MaxChain is how many runs may follow one another along causes (a run's
+	// command triggering the next) before the chain is taken for a loop and
+	// stopped; 8 when zero, no limit when negative.
+	MaxChain int
+	// StormRuns is how many runs one automation may start within StormWindow
+	// before it is paused until the window ends; 60 when zero, no limit when
+	// negative. StormWindow is 10s when zero.
+	StormRuns   int
+	StormWindow time.Duration
 }
 
 // Engine matches events against a Set of automations and runs their actions.
-// One goroutine feeds it events (Run, or Handle in tests); every run is a
+// One goroutine feeds it events (Consume, or Handle in tests); every run is a
 // goroutine of its own that Close cancels and waits for.
 type Engine struct {
-	cmd     hearth.Commander
-	devices hearth.DeviceReader
-	clock   Clock
-	log     *slog.Logger
-	base    string
+	cmd         hearth.Commander
+	devices     hearth.DeviceReader
+	clock       Clock
+	log         *slog.Logger
+	base        string
+	persist     Persist
+	events      Publisher
+	eventLog    hearth.EventLog
+	where       where
+	helpers     helpers
+	maxChain    int
+	stormRuns   int
+	stormWindow time.Duration
+	now         func() time.Time // the machine's clock, for latencies
+	outcomes    outcomeCounts
 
 	active atomic.Pointer[loaded]
 
-	ctx    context.Context // parent of every run; cancelled by Close
-	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed and wg.Add against Close
-	closed bool
-	wg     sync.WaitGroup
+	ctx      context.Context // parent of every run; cancelled by Close
+	cancel   context.CancelFunc
+	mu       sync.Mutex // guards closed and wg.Add against Close
+	closed   bool
+	shutdown atomic.Bool // Close has begun: stored timers stay stored
+	wg       sync.WaitGroup
+	idle     idle
 
-	// handleMu serializes Handle: the scope and the states it holds belong
-	// to whichever goroutine is handling an event.
+	// handleMu serializes the consumer (Handle), the timers that fire
+	// triggers, reloads and enabling: the scope, the runners' windows and
+	// the states belong to whoever holds it.
 	handleMu sync.Mutex
 	scope    scope
 	seeded   bool
 	seeds    map[string]uint64 // seq of each seeded device state, until an event passes it
+	resumed  atomic.Bool
+	sched    scheduler
+
+	// statesMu guards states and changed against runs reading them; the
+	// consumer writes them (holding handleMu too) and reads them without it.
+	statesMu sync.RWMutex
+	states   states
+	changed  map[string]int64 // when each device's state last changed (Unix ns)
+
+	waitMu  sync.Mutex
+	waiters map[*gate]struct{}
+	nWait   atomic.Int32 // len(waiters), read without the lock
+
+	lineage lineage
+	writer  *persister
+
+	ctlMu    sync.Mutex
+	stats    map[string]*stats
+	disabled map[string]bool
+	problems []Problem
+	loadedAt time.Time
 }
 
 // loaded is a Set with the engine's per-automation run state.
@@ -58,7 +124,8 @@ type loaded struct {
 	runners []*runner // by Automation.pos
 }
 
-// New returns an engine with no automations; give it some with Replace.
+// New returns an engine with no automations; give it some with Replace or
+// Reload, then Resume (or let Consume do it) and Consume.
 func New(o Options) *Engine {
 	if o.Clock == nil {
 		o.Clock = RealClock()
@@ -69,56 +136,68 @@ func New(o Options) *Engine {
 	if o.BaseTopic == "" {
 		o.BaseTopic = "home"
 	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.MaxChain == 0 {
+		o.MaxChain = 8
+	}
+	if o.StormRuns == 0 {
+		o.StormRuns = 60
+	}
+	if o.StormWindow <= 0 {
+		o.StormWindow = 10 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cmd:     o.Commander,
-		devices: o.Devices,
-		clock:   o.Clock,
-		log:     o.Logger.With("component", "automations"),
-		base:    o.BaseTopic,
-		ctx:     ctx,
-		cancel:  cancel,
-		seeds:   map[string]uint64{},
+		cmd:         o.Commander,
+		devices:     o.Devices,
+		clock:       o.Clock,
+		log:         o.Logger.With("component", "automations"),
+		base:        o.BaseTopic,
+		persist:     o.Persist,
+		events:      o.Events,
+		eventLog:    o.Log,
+		where:       where{loc: o.Location, lat: o.Latitude, lon: o.Longitude, known: o.Latitude != 0 || o.Longitude != 0},
+		maxChain:    o.MaxChain,
+		stormRuns:   o.StormRuns,
+		stormWindow: o.StormWindow,
+		now:         time.Now,
+		ctx:         ctx,
+		cancel:      cancel,
+		seeds:       map[string]uint64{},
+		states:      states{},
+		changed:     map[string]int64{},
+		waiters:     map[*gate]struct{}{},
+		stats:       map[string]*stats{},
+		disabled:    map[string]bool{},
 	}
-	e.scope = newScope(e.clock, e.log)
+	e.helpers = e.bindHelpers()
+	e.scope = newScope(e.clock, e.log, e.states, e.helpers, e.where.loc)
+	if e.persist != nil {
+		e.writer = newPersister(e.persist, e.log)
+	}
 	e.Replace(nil)
 	return e
-}
-
-// Replace swaps in a new set of automations at once; the next event is
-// matched against it. Runs already going finish as their old definition
-// says. Run numbers carry on for automations that keep their id.
-func (e *Engine) Replace(set *Set) {
-	if set == nil {
-		set = newSet(nil)
-	}
-	old := map[string]*runner{}
-	if prev := e.active.Load(); prev != nil {
-		for _, r := range prev.runners {
-			old[r.auto.ID] = r
-		}
-	}
-	runners := make([]*runner, len(set.automations))
-	for i, a := range set.automations {
-		r := &runner{auto: a, seq: new(atomic.Uint64)}
-		if o, ok := old[a.ID]; ok {
-			r.seq = o.seq
-		}
-		runners[i] = r
-	}
-	e.active.Store(&loaded{set: set, runners: runners})
 }
 
 // Set returns the automations the engine runs.
 func (e *Engine) Set() *Set { return e.active.Load().set }
 
-// Run feeds the engine the events of sub until the bus is closed (nil) or
-// ctx is done (nil). Call Close after Run returns to end the runs.
-func (e *Engine) Run(ctx context.Context, sub *hearth.Subscription) error {
+// Consume feeds the engine the events of sub until the bus is closed (nil)
+// or ctx is done (nil). It resumes the stored timers first if Resume was
+// not called. Call Close after it returns to end the runs.
+func (e *Engine) Consume(ctx context.Context, sub *hearth.Subscription) error {
+	if err := e.Resume(ctx); err != nil {
+		e.log.Warn("pending timers not restored", "err", err)
+	}
 	buf := make([]hearth.Event, 256)
 	for {
 		evs, err := sub.Read(ctx, buf)
 		for _, ev := range evs {
+			if ev.Kind == hearth.KindRun {
+				continue // the engine's own traces
+			}
 			e.Handle(ev)
 		}
 		switch {
@@ -149,33 +228,54 @@ func (e *Engine) Handle(ev hearth.Event) {
 	switch ev.Kind {
 	case hearth.KindState:
 		if ev.Device == "" {
-			return
+			break
 		}
 		e.fold(s)
+		e.notifyWaiters()
 		for _, t := range l.set.index.devices[ev.Device] {
-			if t.fires(s) {
-				e.fire(l, t.auto, s)
-			}
+			e.deviceEvent(l, t, s)
 		}
-	case hearth.KindMessage:
+	case hearth.KindMessage, hearth.KindCommand:
 		s.matched = l.set.index.topics.match(ev.Topic, s.matched[:0])
 		for _, t := range s.matched {
 			if t.fires(s) {
-				e.fire(l, t.auto, s)
+				e.fire(l, &t.triggerBase, s)
+			} else {
+				e.missWhen(l.runners[t.auto.pos], &t.triggerBase, t.when, s.mqttEnv(), s)
 			}
 		}
 	}
 }
 
-// Close cancels every run and waits for them to end. Handle starts no run
+// Close cancels every run and waits for them to end; timers that were
+// stored stay stored, so the next start resumes them. Handle starts no run
 // after Close.
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	e.shutdown.Store(true)
+	e.handleMu.Lock()
+	e.sched.stop()
+	if l := e.active.Load(); l != nil {
+		for _, rn := range l.runners {
+			for _, w := range rn.windows {
+				if w != nil {
+					w.disarm(e, false)
+				}
+			}
+		}
+	}
+	e.handleMu.Unlock()
 	e.cancel()
 	e.wg.Wait()
+	if e.writer != nil {
+		e.writer.close()
+	}
 }
+
+// stopping reports whether Close has begun.
+func (e *Engine) stopping() bool { return e.shutdown.Load() }
 
 // seed takes the device states known when the engine starts.
 func (e *Engine) seed() {
@@ -183,8 +283,13 @@ func (e *Engine) seed() {
 	if e.devices == nil {
 		return
 	}
+	e.statesMu.Lock()
+	defer e.statesMu.Unlock()
 	for _, d := range e.devices.Devices() {
-		e.scope.states[d.ID] = d.State
+		e.states[d.ID] = d.State
+		if !d.Updated.IsZero() {
+			e.changed[d.ID] = d.Updated.UnixNano()
+		}
 		e.seeds[d.ID] = d.Seq
 	}
 }
@@ -192,36 +297,62 @@ func (e *Engine) seed() {
 // fold records a state event's new attributes in the engine's view of the
 // house, unless the seed was already newer.
 func (e *Engine) fold(s *scope) {
-	attrs, ok := parseObject(s.ev.Payload)
+	attrs, ok := parseObject(s.event.Payload)
 	if !ok {
-		e.log.Warn("state event payload is not a JSON object", "seq", s.ev.Seq, "device", s.ev.Device)
+		e.log.Warn("state event payload is not a JSON object", "seq", s.event.Seq, "device", s.event.Device)
 		attrs = map[string]any{}
 	}
 	s.attrs = attrs
-	if seen, ok := e.seeds[s.ev.Device]; ok {
-		if s.ev.Seq <= seen {
+	if seen, ok := e.seeds[s.event.Device]; ok {
+		if s.event.Seq <= seen {
 			return
 		}
-		delete(e.seeds, s.ev.Device)
+		delete(e.seeds, s.event.Device)
 	}
-	s.states[s.ev.Device] = attrs
+	e.statesMu.Lock()
+	e.states[s.event.Device] = attrs
+	if s.changed() && !s.event.Time.IsZero() {
+		e.changed[s.event.Device] = s.event.Time.UnixNano()
+	}
+	e.statesMu.Unlock()
 }
 
-// fire checks a's conditions and starts a run: at most one per automation
-// and event, however many of its triggers fire.
-func (e *Engine) fire(l *loaded, a *Automation, s *scope) {
-	r := l.runners[a.pos]
-	if r.lastEvent == s.gen {
+// notifyWaiters wakes the wait actions, to check their conditions again.
+func (e *Engine) notifyWaiters() {
+	if e.nWait.Load() == 0 {
 		return
 	}
-	r.lastEvent = s.gen
-	for _, c := range a.conditions {
-		if !s.eval(a, c, s.conditionEnv()) {
-			if e.log.Enabled(context.Background(), slog.LevelDebug) {
-				e.log.Debug("condition not met", "automation", a.ID, "seq", s.ev.Seq, "condition", c.src)
-			}
-			return
-		}
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	for g := range e.waiters {
+		g.open()
+		delete(e.waiters, g)
 	}
-	e.start(r, s.ev.Seq)
+	e.nWait.Store(int32(len(e.waiters)))
+}
+
+func (e *Engine) addWaiter(g *gate) {
+	e.waitMu.Lock()
+	e.waiters[g] = struct{}{}
+	e.nWait.Store(int32(len(e.waiters)))
+	e.waitMu.Unlock()
+}
+
+func (e *Engine) removeWaiter(g *gate) {
+	e.waitMu.Lock()
+	delete(e.waiters, g)
+	e.nWait.Store(int32(len(e.waiters)))
+	e.waitMu.Unlock()
+}
+
+// statsFor returns the statistics kept for an automation id.
+func (e *Engine) statsFor(id string) *stats {
+	e.ctlMu.Lock()
+	defer e.ctlMu.Unlock()
+	st, ok := e.stats[id]
+	if !ok {
+		st = &stats{}
+		e.stats[id] = st
+	}
+	return st
 }

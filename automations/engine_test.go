@@ -269,7 +269,7 @@ func TestRunConsumesTheBusUntilItCloses(t *testing.T) {
 	e := New(Options{Commander: rec, Logger: testLogger(t)})
 	e.Replace(load(t, designExample))
 	done := make(chan error, 1)
-	go func() { done <- e.Run(context.Background(), sub) }()
+	go func() { done <- e.Consume(context.Background(), sub) }()
 
 	// The devices stage is not here, so publish the state event it would emit.
 	h := newHouse()
@@ -296,7 +296,7 @@ func TestRunStopsWhenItsContextIsDone(t *testing.T) {
 	defer e.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, bus.Subscribe("automations", hearth.MustNotMiss)) }()
+	go func() { done <- e.Consume(ctx, bus.Subscribe("automations", hearth.MustNotMiss)) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run returned %v, want nil", err)

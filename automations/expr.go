@@ -3,11 +3,15 @@ package automations
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
+	exprast "github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -19,12 +23,12 @@ type envKind int
 const (
 	// envDevice: the `when` of a device trigger. The device's attributes are
 	// top-level variables (unknown at load, so undefined names are allowed),
-	// plus prev, device, states and now.
+	// plus prev, device, states, now, this and the helpers.
 	envDevice envKind = iota
 	// envMQTT: the `when` of an mqtt trigger (mqttEnv).
 	envMQTT
-	// envCondition: a condition (conditionEnv).
-	envCondition
+	// envRun: conditions, and everything a run evaluates (runEnv).
+	envRun
 )
 
 // The names a device trigger's `when` sees besides the device's attributes;
@@ -34,43 +38,108 @@ const (
 	varDevice = "device"
 	varStates = "states"
 	varNow    = "now"
+	varThis   = "this"
 )
+
+// helperNames are the functions the engine gives every expression; an
+// expression naming one of them (or this) gets them filled in.
+var helperNames = []string{"since", "at", "between", "sunrise", "sunset", varThis}
 
 // states is every device's attributes by device id, as the engine has
 // folded them from the log.
 type states = map[string]map[string]any
 
+// helpers are the functions of the engine every expression may call. They
+// are fields rather than compiled-in functions because a Set is shared:
+// each engine (the live one, a what-if run) binds them to its own clock and
+// states.
+type helpers struct {
+	// Since is how long ago a device's state last changed (very long when never).
+	Since func(device string) time.Duration `expr:"since"`
+	// At is today at a time of day ("07:30") in the hub's time zone.
+	At func(clock string) time.Time `expr:"at"`
+	// Between reports whether now is within [from, to), wrapping midnight.
+	Between func(from, to string) bool `expr:"between"`
+	// Sunrise and Sunset are today's, at the configured location.
+	Sunrise func() time.Time `expr:"sunrise"`
+	Sunset  func() time.Time `expr:"sunset"`
+}
+
+// thisVars describes the automation an expression belongs to.
+type thisVars struct {
+	ID          string `expr:"id"`
+	Description string `expr:"description"`
+}
+
 // mqttEnv is what the `when` of an mqtt trigger sees.
 type mqttEnv struct {
+	helpers
 	Payload any       `expr:"payload"` // the message parsed as JSON, or the raw string
 	Topic   string    `expr:"topic"`
 	States  states    `expr:"states"`
 	Now     time.Time `expr:"now"`
+	This    thisVars  `expr:"this"`
 }
 
-// conditionEnv is what a condition sees.
-type conditionEnv struct {
+// runEnv is what conditions, and a run's expressions and templates, see.
+type runEnv struct {
+	helpers
 	States  states      `expr:"states"`
 	Trigger triggerVars `expr:"trigger"`
 	Now     time.Time   `expr:"now"`
+	This    thisVars    `expr:"this"`
+	Repeat  repeatVars  `expr:"repeat"`
 }
 
-// triggerVars describes what fired the automation.
+// triggerVars describes what started a run. It is kept with a pending
+// timer, so it survives a restart.
 type triggerVars struct {
-	Device  string         `expr:"device"`  // the device of a device trigger
-	Topic   string         `expr:"topic"`   // the topic of the event
-	Payload any            `expr:"payload"` // the message, parsed as JSON when it is JSON
-	State   map[string]any `expr:"state"`   // the device's new attributes
-	Prev    map[string]any `expr:"prev"`    // the device's previous attributes
+	ID      string         `expr:"id" json:"id,omitempty"`           // the trigger's id, or its position ("0")
+	Kind    string         `expr:"kind" json:"kind"`                 // device, mqtt, at, cron, sun, event, run
+	Device  string         `expr:"device" json:"device,omitempty"`   // the device of a device trigger
+	Topic   string         `expr:"topic" json:"topic,omitempty"`     // the topic of the event
+	Payload any            `expr:"payload" json:"payload,omitempty"` // the message, parsed as JSON when it is JSON
+	State   map[string]any `expr:"state" json:"state,omitempty"`     // the device's new attributes
+	Prev    map[string]any `expr:"prev" json:"prev,omitempty"`       // the device's previous attributes
 }
 
-// expression is a compiled boolean expression.
+// repeatVars describes the innermost repeat around an action.
+type repeatVars struct {
+	Index int  `expr:"index"` // 1 for the first time round
+	First bool `expr:"first"`
+	Last  bool `expr:"last"` // known only for a count
+}
+
+// expression is a compiled expression.
 type expression struct {
-	src  string
-	prog *vm.Program
+	src     string
+	prog    *vm.Program
+	helpers bool    // it names a helper or this
+	reads   []*read // what it reads, shown when it is false
 }
 
-// eval runs the expression; a result that is not a bool is an error.
+// read is one input of an expression ("states.hall_lux.illuminance"),
+// compiled on its own so that a near miss can show what it saw. It is
+// compiled the first time it is needed: most expressions never miss, and a
+// program costs a few kilobytes.
+type read struct {
+	text string
+	opts []expr.Option // the environment of its expression; shared, never changed
+	once sync.Once
+	prog *vm.Program // nil when it does not compile
+}
+
+func (r *read) program() *vm.Program {
+	r.once.Do(func() {
+		defer func() { _ = recover() }() // expr must not take the hub down over a near miss
+		if p, err := expr.Compile(r.text, r.opts...); err == nil {
+			r.prog = p
+		}
+	})
+	return r.prog
+}
+
+// eval runs the expression for a true or false answer.
 func (x *expression) eval(m *vm.VM, env any) (bool, error) {
 	out, err := m.Run(x.prog, env)
 	if err != nil {
@@ -83,6 +152,27 @@ func (x *expression) eval(m *vm.VM, env any) (bool, error) {
 	return b, nil
 }
 
+// value runs the expression for its value.
+func (x *expression) value(m *vm.VM, env any) (any, error) { return m.Run(x.prog, env) }
+
+// values evaluates what the expression reads, for a near miss or a trace.
+func (x *expression) values(m *vm.VM, env any) map[string]any {
+	if len(x.reads) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(x.reads))
+	for _, r := range x.reads {
+		var v any
+		if p := r.program(); p != nil {
+			if got, err := m.Run(p, env); err == nil {
+				v = got
+			}
+		}
+		out[r.text] = v
+	}
+	return out
+}
+
 // compiler compiles expressions for one load, reusing the program of an
 // identical expression (a thousand automations often share a `when`).
 type compiler struct {
@@ -91,8 +181,9 @@ type compiler struct {
 }
 
 type compileKey struct {
-	kind envKind
-	src  string
+	kind    envKind
+	asValue bool
+	src     string
 }
 
 func newCompiler() *compiler {
@@ -101,19 +192,26 @@ func newCompiler() *compiler {
 		varDevice: "",
 		varStates: states{},
 		varNow:    time.Time{},
+		varThis:   thisVars{},
 	}
+	addHelpers(deviceEnv, helpers{})
 	return &compiler{
 		options: map[envKind][]expr.Option{
-			envDevice:    {expr.Env(deviceEnv), expr.AllowUndefinedVariables(), expr.AsBool()},
-			envMQTT:      {expr.Env(mqttEnv{}), expr.AsBool()},
-			envCondition: {expr.Env(conditionEnv{}), expr.AsBool()},
+			envDevice: {expr.Env(deviceEnv), expr.AllowUndefinedVariables()},
+			envMQTT:   {expr.Env(mqttEnv{})},
+			envRun:    {expr.Env(runEnv{})},
 		},
 		cache: map[compileKey]*vm.Program{},
 	}
 }
 
-func (c *compiler) compile(kind envKind, src string) (p *vm.Program, err error) {
-	key := compileKey{kind, src}
+// addHelpers puts the helpers into a device `when`'s environment.
+func addHelpers(env map[string]any, h helpers) {
+	env["since"], env["at"], env["between"], env["sunrise"], env["sunset"] = h.Since, h.At, h.Between, h.Sunrise, h.Sunset
+}
+
+func (c *compiler) compile(kind envKind, src string, asValue bool) (p *vm.Program, err error) {
+	key := compileKey{kind, asValue, src}
 	if p, ok := c.cache[key]; ok {
 		return p, nil
 	}
@@ -123,7 +221,11 @@ func (c *compiler) compile(kind envKind, src string) (p *vm.Program, err error) 
 			p, err = nil, fmt.Errorf("the expression compiler failed: %v", r)
 		}
 	}()
-	p, err = expr.Compile(src, c.options[kind]...)
+	opts := c.options[kind]
+	if !asValue {
+		opts = append(slices.Clip(opts), expr.AsBool())
+	}
+	p, err = expr.Compile(src, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +233,8 @@ func (c *compiler) compile(kind envKind, src string) (p *vm.Program, err error) 
 	return p, nil
 }
 
-// expression reads and compiles an expression; what names it in problems
-// ("a condition", "when").
+// expression reads and compiles a boolean expression; what names it in
+// problems ("a condition", "when").
 func (l *loader) expression(n ast.Node, what string, kind envKind) *expression {
 	n = l.resolve(n)
 	if n == nil {
@@ -147,17 +249,147 @@ func (l *loader) expression(n ast.Node, what string, kind envKind) *expression {
 		l.errorf(n, "%s must be an expression written as a string, got %s", what, kindOf(n))
 		return nil
 	}
+	return l.compileAt(n, src, what, kind, false)
+}
+
+// compileAt compiles src, found at n, and checks what it refers to.
+func (l *loader) compileAt(n ast.Node, src, what string, kind envKind, asValue bool) *expression {
 	if strings.TrimSpace(src) == "" {
 		l.errorf(n, "%s is empty", what)
 		return nil
 	}
-	prog, err := l.c.programs.compile(kind, src)
+	prog, err := l.c.programs.compile(kind, src, asValue)
 	if err != nil {
 		line, col := exprPosition(n, err)
+		if what == "template" {
+			line, col = position(n) // the column of an error is within the {{ }}, not the string
+		}
 		l.problemAt(line, col, exprProblem(kind, what, src, err))
 		return nil
 	}
-	return &expression{src: src, prog: prog}
+	x := &expression{src: src, prog: prog}
+	l.inspect(n, x, kind, what)
+	return x
+}
+
+// maxReads bounds the inputs a near miss shows for one expression.
+const maxReads = 8
+
+// inspect walks the expression's syntax: it lists what it reads (for near
+// misses), notes the devices it names and checks the literal arguments of
+// the helpers.
+func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
+	tree, err := parser.Parse(x.src)
+	if err != nil {
+		return
+	}
+	v := &readVisitor{callees: map[exprast.Node]bool{}}
+	exprast.Walk(&tree.Node, v)
+	for _, call := range v.calls {
+		name := call.Callee.(*exprast.IdentifierNode).Value
+		var args []string
+		for _, a := range call.Arguments {
+			if s, ok := a.(*exprast.StringNode); ok {
+				args = append(args, s.Value)
+			}
+		}
+		switch name {
+		case "since":
+			for _, a := range args {
+				l.device(n, a)
+			}
+		case "at", "between":
+			for _, a := range args {
+				if _, err := parseClock(a); err != nil {
+					l.errorf(n, "%s %q: %s(%q): %v", what, x.src, name, a, err)
+				}
+			}
+		}
+	}
+	for _, d := range v.devices {
+		l.device(n, d)
+	}
+	var texts []string
+	for _, c := range v.chains {
+		if !slices.Contains(texts, c) {
+			texts = append(texts, c)
+		}
+	}
+	for _, t := range texts {
+		if t == varThis || slices.ContainsFunc(texts, func(o string) bool {
+			return len(o) > len(t) && strings.HasPrefix(o, t) && (o[len(t)] == '.' || o[len(t)] == '[')
+		}) {
+			continue // a prefix of a longer chain: the longer one says more
+		}
+		if len(x.reads) == maxReads {
+			break
+		}
+		x.reads = append(x.reads, &read{text: t, opts: l.c.programs.options[kind]})
+	}
+	x.helpers = v.helpers
+}
+
+// readVisitor collects the member chains an expression reads
+// ("states.hall_lux.illuminance", "occupancy"), the helper calls it makes
+// and the devices it names under states.
+type readVisitor struct {
+	callees map[exprast.Node]bool
+	chains  []string
+	calls   []*exprast.CallNode
+	devices []string
+	helpers bool
+}
+
+func (v *readVisitor) Visit(np *exprast.Node) {
+	switch n := (*np).(type) {
+	case *exprast.CallNode:
+		v.callees[n.Callee] = true
+		if id, ok := n.Callee.(*exprast.IdentifierNode); ok && slices.Contains(helperNames, id.Value) {
+			v.calls = append(v.calls, n)
+			v.chains = append(v.chains, n.String())
+		}
+	case *exprast.IdentifierNode:
+		if slices.Contains(helperNames, n.Value) {
+			v.helpers = true
+		}
+	case *exprast.MemberNode:
+		if root, ok := n.Node.(*exprast.IdentifierNode); ok && root.Value == varStates {
+			if s, ok := n.Property.(*exprast.StringNode); ok {
+				v.devices = append(v.devices, s.Value)
+			}
+		}
+	}
+	// Walk is post-order: a chain's parts come before the chain, and a
+	// call's callee before the call; callees are dropped at the end.
+	switch n := (*np).(type) {
+	case *exprast.IdentifierNode, *exprast.MemberNode:
+		if isChain(n) {
+			v.chains = append(v.chains, n.String())
+		}
+	}
+	v.chains = slices.DeleteFunc(v.chains, func(s string) bool {
+		for c := range v.callees {
+			if c.String() == s {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// isChain reports whether n is a variable or a path of constant members
+// below one ("trigger.state.occupancy").
+func isChain(n exprast.Node) bool {
+	switch n := n.(type) {
+	case *exprast.IdentifierNode:
+		return true
+	case *exprast.MemberNode:
+		switch n.Property.(type) {
+		case *exprast.StringNode, *exprast.IntegerNode:
+			return isChain(n.Node)
+		}
+	}
+	return false
 }
 
 // exprPosition points into the YAML at the place of a compile error when the
@@ -187,15 +419,17 @@ func exprProblem(kind envKind, what, src string, err error) string {
 	}
 	msg = strings.ReplaceAll(msg, "type automations.triggerVars has no field", "trigger has no field")
 	msg = strings.ReplaceAll(msg, "automations.triggerVars", "trigger")
+	msg = strings.ReplaceAll(msg, "automations.thisVars", "this")
+	msg = strings.ReplaceAll(msg, "automations.repeatVars", "repeat")
 	if strings.HasPrefix(msg, "trigger has no field") {
-		msg += " (it has device, topic, payload, state and prev)"
+		msg += " (it has id, kind, device, topic, payload, state and prev)"
 	}
 	if strings.HasPrefix(msg, "unknown name") {
 		switch kind {
 		case envMQTT:
-			msg += " (an mqtt when sees payload, topic, states and now)"
-		case envCondition:
-			msg += " (a condition sees states, trigger and now)"
+			msg += " (an mqtt when sees payload, topic, states, now, this and the helpers)"
+		case envRun:
+			msg += " (a condition sees states, trigger, now, this, repeat and the helpers since, at, between, sunrise, sunset)"
 		}
 	}
 	return fmt.Sprintf("%s %q does not compile: %s", what, src, msg)

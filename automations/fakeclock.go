@@ -122,3 +122,38 @@ func (c *FakeClock) signalLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
+
+// fireNext runs the earliest timer due at or before target, with the clock
+// set to its due time; it reports false when there is none. A what-if run
+// steps the clock this way, letting the engine settle between timers.
+func (c *FakeClock) fireNext(target time.Time) bool {
+	c.mu.Lock()
+	next := -1
+	for i, t := range c.timers {
+		if !t.at.After(target) && (next < 0 || t.at.Before(c.timers[next].at)) {
+			next = i
+		}
+	}
+	if next < 0 {
+		c.mu.Unlock()
+		return false
+	}
+	t := c.timers[next]
+	c.timers = slices.Delete(c.timers, next, next+1)
+	if t.at.After(c.now) {
+		c.now = t.at
+	}
+	c.signalLocked()
+	c.mu.Unlock()
+	t.f()
+	return true
+}
+
+// moveTo sets the clock to t when t is later, without running timers.
+func (c *FakeClock) moveTo(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.now) {
+		c.now = t
+	}
+}

@@ -3,7 +3,6 @@ package automations
 import (
 	"errors"
 	"hearth"
-	"log/slog"
 	"testing"
 )
 
@@ -16,6 +15,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("- id: a\n  mode: &m queued\n  max: 3\n  triggers: [{mqtt: a/#}]\n  actions: [{publish: b, payload: {x: [1, 2.5, null, *m]}, qos: 1, retain: true}]\n"))
 	f.Add([]byte("- &a {id: x, <<: *a}\n"))
 	f.Add([]byte("- [\n"))
+	f.Add([]byte(houseRules))
+	f.Add([]byte("- scene: s\n  states: {l: {b: \"{{ 1 }}\"}}\n- id: a\n  triggers: [{sun: sunset, offset: -1h}, {cron: '@daily'}, {event: started}]\n  conditions: [{or: ['true', {after: '22:00'}]}]\n  actions: [{scene: s}, {repeat: {count: 2, actions: [{wait: 'true', timeout: 1m}]}}, {parallel: [{log: a}, [{stop: x}]]}]\n"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := LoadBytes("fuzz.yaml", data)
@@ -40,31 +41,36 @@ func FuzzExpression(f *testing.F) {
 		"occupancy == true", "temperature > 25", "brightness > prev.brightness",
 		`payload.action == "single"`, "states.hall_lux.illuminance < 30",
 		`trigger.state.occupancy && now.Hour() > 18`, "len(states) > 0 ? 1 : 2", "a.b.c[0]",
+		`since("hall") > duration("10m")`, `between("22:00", "06:00")`, `now > at("07:30")`, `sunset() < now`, `this.id`, `repeat.index`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		c := newCompiler()
-		s := newScope(RealClock(), slog.New(slog.DiscardHandler))
+		e := New(Options{})
+		defer e.Close()
+		s := &e.scope
 		s.states["lux"] = map[string]any{"illuminance": 3.0}
 		s.begin(hearth.Event{Kind: hearth.KindState, Device: "d", Payload: []byte(`{"a":1,"b":"x"}`), Prev: []byte(`{"a":0}`)})
-		s.attrs, _ = parseObject(s.ev.Payload)
-		for _, kind := range []envKind{envDevice, envMQTT, envCondition} {
-			p, err := c.compile(kind, src)
-			if err != nil {
-				continue
+		s.attrs, _ = parseObject(s.event.Payload)
+		for _, kind := range []envKind{envDevice, envMQTT, envRun} {
+			for _, asValue := range []bool{false, true} {
+				p, err := c.compile(kind, src, asValue)
+				if err != nil {
+					continue
+				}
+				x := &expression{src: src, prog: p, helpers: true}
+				var env any
+				switch kind {
+				case envDevice:
+					env = s.newEnv(x)
+				case envMQTT:
+					env = s.mqttEnv()
+				case envRun:
+					env = s.runEnv()
+				}
+				x.value(&s.ev.vm, env) //nolint:errcheck // any outcome but a panic is fine
 			}
-			x := &expression{src: src, prog: p}
-			var env any
-			switch kind {
-			case envDevice:
-				env = s.newEnv()
-			case envMQTT:
-				env = s.mqttEnv()
-			case envCondition:
-				env = s.conditionEnv()
-			}
-			x.eval(&s.vm, env) //nolint:errcheck // any outcome but a panic is fine
 		}
 		s.end()
 	})

@@ -7,9 +7,12 @@ import (
 
 // index finds the triggers an event concerns without looking at the others:
 // device triggers by device id, mqtt triggers in a trie of topic filters.
+// Time triggers and start triggers are listed for the scheduler and Resume.
 type index struct {
 	devices map[string][]*deviceTrigger
 	topics  topicTrie[*mqttTrigger]
+	timed   []timedTrigger
+	started []*eventTrigger
 }
 
 func newIndex() index {

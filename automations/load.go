@@ -58,10 +58,25 @@ func (e *LoadError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// LoadOptions tune a load. The zero value loads without warnings.
+type LoadOptions struct {
+	// Known reports whether a device has been seen; when set, every
+	// reference to a device it does not know is a warning (not an error: the
+	// device may simply not have spoken yet).
+	Known func(device string) bool
+}
+
 // Load reads automations from a YAML file, or from every *.yaml and *.yml
 // file of a folder (not its subfolders) in name order. Ids are unique across
 // all files. On any problem it returns a *LoadError listing all of them.
-func Load(path string) (*Set, error) {
+func Load(path string) (*Set, error) { return LoadOptions{}.Load(path) }
+
+// LoadBytes reads automations from one YAML document held in memory; name
+// is used in problems as the file name.
+func LoadBytes(name string, data []byte) (*Set, error) { return LoadOptions{}.LoadBytes(name, data) }
+
+// Load reads automations and scenes from a file or folder (see Load).
+func (o LoadOptions) Load(path string) (*Set, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("load automations: %w", err)
@@ -81,7 +96,7 @@ func Load(path string) (*Set, error) {
 		}
 		slices.Sort(files)
 	}
-	c := newCollector()
+	c := newCollector(o)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -93,44 +108,56 @@ func Load(path string) (*Set, error) {
 	return c.set()
 }
 
-// LoadBytes reads automations from one YAML document held in memory; name
-// is used in problems as the file name.
-func LoadBytes(name string, data []byte) (*Set, error) {
-	c := newCollector()
+// LoadBytes reads automations and scenes from one YAML document in memory.
+func (o LoadOptions) LoadBytes(name string, data []byte) (*Set, error) {
+	c := newCollector(o)
 	c.file(name, data)
 	return c.set()
 }
 
-// collector gathers automations and problems across the files of one load.
+// collector gathers automations, scenes and problems across the files of
+// one load.
 type collector struct {
-	autos    []*Automation
-	ids      map[string]*Automation
-	problems []Problem
-	programs *compiler
+	opts      LoadOptions
+	autos     []*Automation
+	ids       map[string]*Automation
+	scenes    map[string]*scene
+	sceneRefs []sceneRef
+	problems  []Problem
+	warnings  []Problem
+	programs  *compiler
 }
 
-func newCollector() *collector {
-	return &collector{ids: map[string]*Automation{}, programs: newCompiler()}
+func newCollector(o LoadOptions) *collector {
+	return &collector{opts: o, ids: map[string]*Automation{}, scenes: map[string]*scene{}, programs: newCompiler()}
 }
 
 func (c *collector) set() (*Set, error) {
+	c.checkScenes()
 	if len(c.problems) > 0 {
 		return nil, &LoadError{Problems: c.problems}
 	}
-	return newSet(c.autos), nil
+	for _, a := range c.autos {
+		a.Hash = fingerprint(a, c.scenes)
+	}
+	s := newSet(c.autos, c.scenes)
+	s.warnings = c.warnings
+	return s, nil
 }
 
-// file parses one file and reads every automation it holds. Its problems
-// are listed in the order of the file.
+// file parses one file and reads every automation and scene it holds. Its
+// problems are listed in the order of the file.
 func (c *collector) file(name string, data []byte) {
-	start := len(c.problems)
+	start, wstart := len(c.problems), len(c.warnings)
 	defer func() {
-		slices.SortStableFunc(c.problems[start:], func(a, b Problem) int {
+		byPlace := func(a, b Problem) int {
 			if a.Line != b.Line {
 				return a.Line - b.Line
 			}
 			return a.Column - b.Column
-		})
+		}
+		slices.SortStableFunc(c.problems[start:], byPlace)
+		slices.SortStableFunc(c.warnings[wstart:], byPlace)
 	}()
 	f, err := parseYAML(data)
 	if err != nil {
@@ -147,6 +174,7 @@ func (c *collector) file(name string, data []byte) {
 		return
 	}
 	l := &loader{c: c, file: name, anchors: anchors(f), budget: maxNodes}
+	lines := strings.Split(string(data), "\n")
 	for _, doc := range f.Docs {
 		body := l.resolve(doc.Body)
 		switch body := body.(type) {
@@ -154,12 +182,18 @@ func (c *collector) file(name string, data []byte) {
 			// An empty file (or one with only comments) holds no automations.
 		case *ast.SequenceNode:
 			for i, n := range body.Values {
+				src := itemSource(lines, body.Values, i)
+				if fs, ok := l.peek(n); ok && fs.has("scene") {
+					l.scene(n, fs, i)
+					continue
+				}
 				if a := l.automation(n, i); a != nil {
+					a.Source = src
 					c.autos = append(c.autos, a)
 				}
 			}
 		default:
-			l.errorf(body, "a file holds a list of automations (each starting with \"- id: ...\"), got %s", kindOf(body))
+			l.errorf(body, "a file holds a list of automations (each starting with \"- id: ...\") and scenes (\"- scene: ...\"), got %s", kindOf(body))
 		}
 	}
 }
@@ -228,7 +262,7 @@ func itemIndent(l string) (int, bool) {
 	return 0, false
 }
 
-var automationKeys = []string{"id", "description", "mode", "max", "triggers", "conditions", "actions"}
+var automationKeys = []string{"id", "description", "mode", "max", "missed", "triggers", "conditions", "actions"}
 
 // automation reads the i-th automation of a file.
 func (l *loader) automation(n ast.Node, i int) *Automation {
@@ -237,7 +271,7 @@ func (l *loader) automation(n ast.Node, i int) *Automation {
 	if !ok {
 		return nil
 	}
-	a := &Automation{File: l.file, Mode: ModeSingle}
+	a := &Automation{File: l.file, Mode: ModeSingle, Missed: MissedFire}
 	a.Line, a.Column = position(n)
 
 	// The id comes first so that every other problem can name it.
@@ -288,43 +322,48 @@ func (l *loader) automation(n ast.Node, i int) *Automation {
 		}
 	}
 
+	if f, ok := fs.get("missed"); ok {
+		if s, ok := l.str(f, "missed"); ok {
+			switch m := Missed(s); m {
+			case MissedFire, MissedSkip:
+				a.Missed = m
+			default:
+				l.errorf(f.value, "missed must be fire or skip; got %q", s)
+			}
+		}
+	}
+
+	l.cur = a
+	defer func() { l.cur = nil }()
 	if f, ok := fs.get("triggers"); ok {
 		items, ok := l.list(f, "triggers")
 		if ok && len(items) == 0 {
-			l.errorf(f.value, "triggers is empty: an automation needs at least one (device or mqtt)")
+			l.errorf(f.value, "triggers is empty: an automation needs at least one (%s)", strings.Join(triggerKinds, ", "))
 		}
 		for _, tn := range items {
-			if t := l.trigger(a, tn); t != nil {
+			if t := l.trigger(a, tn, len(a.triggers)); t != nil {
 				a.triggers = append(a.triggers, t)
 			}
 		}
 	} else {
-		l.errorf(n, "missing triggers: an automation needs at least one (device or mqtt)")
+		l.errorf(n, "missing triggers: an automation needs at least one (%s)", strings.Join(triggerKinds, ", "))
 	}
 	if f, ok := fs.get("conditions"); ok {
-		items, _ := l.list(f, "conditions")
-		for _, cn := range items {
-			if x := l.expression(cn, "a condition", envCondition); x != nil {
-				a.conditions = append(a.conditions, x)
-			}
-		}
+		a.conditions = l.conditions(f.value, "conditions")
 	}
 	if f, ok := fs.get("actions"); ok {
 		items, ok := l.list(f, "actions")
 		if ok && len(items) == 0 {
-			l.errorf(f.value, "actions is empty: an automation needs at least one (set, publish or delay)")
+			l.errorf(f.value, "actions is empty: an automation needs at least one (%s)", strings.Join(actionKinds, ", "))
 		}
-		for _, an := range items {
-			if act := l.action(an); act != nil {
-				a.actions = append(a.actions, act)
-			}
-		}
+		a.actions = l.actions(items)
 	} else {
-		l.errorf(n, "missing actions: an automation needs at least one (set, publish or delay)")
+		l.errorf(n, "missing actions: an automation needs at least one (%s)", strings.Join(actionKinds, ", "))
 	}
 	if a.ID == "" {
 		return nil
 	}
+	a.fp = l.normalised(n)
 	return a
 }
 

@@ -50,13 +50,13 @@ func TestLoadReadsTheDesignExample(t *testing.T) {
 		t.Errorf("topic index for home/kitchen/button: %v", got)
 	}
 	on, ok := a.actions[0].(*setAction)
-	if !ok || on.device != "hall_light" || string(on.payload) != `{"brightness":200,"state":"ON"}` {
+	if !ok || on.device != "hall_light" || string(on.payload.static) != `{"brightness":200,"state":"ON"}` {
 		t.Errorf("first action: %#v", a.actions[0])
 	}
 	if d, ok := a.actions[1].(*delayAction); !ok || d.d != 5*time.Minute {
 		t.Errorf("second action: %#v", a.actions[1])
 	}
-	if off, ok := a.actions[2].(*setAction); !ok || string(off.payload) != `{"state":"OFF"}` {
+	if off, ok := a.actions[2].(*setAction); !ok || string(off.payload.static) != `{"state":"OFF"}` {
 		t.Errorf("third action: %#v", a.actions[2])
 	}
 }
@@ -87,11 +87,11 @@ func TestLoadReadsEveryKindOfTriggerAndAction(t *testing.T) {
 		t.Fatalf("everything: %+v", a)
 	}
 	bell := a.actions[0].(*publishAction)
-	if bell.topic != "zigbee2mqtt/bell/set" || string(bell.payload) != `{"ring":true}` || bell.qos != 1 || !bell.retain {
+	if bell.topic != "zigbee2mqtt/bell/set" || string(bell.payload.static) != `{"ring":true}` || bell.qos != 1 || !bell.retain {
 		t.Errorf("publish with a map payload: %+v", bell)
 	}
 	raw := a.actions[1].(*publishAction)
-	if string(raw.payload) != `{"state":"ON"}` || raw.qos != 0 || raw.retain {
+	if string(raw.payload.static) != `{"state":"ON"}` || raw.qos != 0 || raw.retain {
 		t.Errorf("publish with a string payload: %+v", raw)
 	}
 	if d := a.actions[2].(*delayAction).d; d != 90*time.Minute {
@@ -165,12 +165,12 @@ func TestLoadReportsWhereEachProblemIs(t *testing.T) {
 		{
 			name: "an unknown key in an automation is named with the keys that exist",
 			yaml: "- id: typo\n  trigers: [{device: x}]\n  triggers: [{device: x}]\n  actions: [{delay: 1s}]\n",
-			want: []problem{{2, 3, "typo", `unknown key "trigers" in automation (known keys: id, description, mode, max, triggers, conditions, actions)`}},
+			want: []problem{{2, 3, "typo", `unknown key "trigers" in automation (known keys: id, description, mode, max, missed, triggers, conditions, actions)`}},
 		},
 		{
 			name: "an unknown key in a trigger is an error",
-			yaml: "- id: k\n  triggers:\n    - device: x\n      for: 5m\n  actions: [{delay: 1s}]\n",
-			want: []problem{{4, 7, "k", `unknown key "for" in a device trigger`}},
+			yaml: "- id: k\n  triggers:\n    - device: x\n      after: 5m\n  actions: [{delay: 1s}]\n",
+			want: []problem{{4, 7, "k", `unknown key "after" in a device trigger`}},
 		},
 		{
 			name: "an unknown key in an action is an error",
@@ -245,14 +245,14 @@ func TestLoadReportsWhereEachProblemIs(t *testing.T) {
 			name: "a condition naming something that does not exist does not compile",
 			yaml: "- id: e\n  triggers: [{device: x}]\n  conditions:\n    - state.lux < 3\n    - trigger.devic == \"x\"\n  actions: [{delay: 1s}]\n",
 			want: []problem{
-				{4, 7, "e", `a condition "state.lux < 3" does not compile: unknown name state (a condition sees states, trigger and now)`},
-				{5, 15, "e", "trigger has no field devic (it has device, topic, payload, state and prev)"},
+				{4, 7, "e", `a condition "state.lux < 3" does not compile: unknown name state (a condition sees states, trigger, now`},
+				{5, 15, "e", "trigger has no field devic (it has id, kind, device, topic, payload, state and prev)"},
 			},
 		},
 		{
 			name: "an mqtt when sees the payload and the topic only",
 			yaml: "- id: e\n  triggers:\n    - mqtt: a/b\n      when: action == \"single\"\n  actions: [{delay: 1s}]\n",
-			want: []problem{{4, 13, "e", "unknown name action (an mqtt when sees payload, topic, states and now)"}},
+			want: []problem{{4, 13, "e", "unknown name action (an mqtt when sees payload, topic, states, now"}},
 		},
 		{
 			name: "an expression that is not true or false is an error",
@@ -279,11 +279,11 @@ func TestLoadReportsWhereEachProblemIs(t *testing.T) {
 		},
 		{
 			name: "a trigger or action of no known kind lists the kinds",
-			yaml: "- id: k\n  triggers:\n    - at: \"07:30\"\n    - device: x\n      mqtt: a\n  actions:\n    - scene: evening\n",
+			yaml: "- id: k\n  triggers:\n    - when: \"a\"\n    - device: x\n      mqtt: a\n  actions:\n    - sleep: 5m\n",
 			want: []problem{
-				{3, 7, "k", "a trigger needs one of: device, mqtt"},
+				{3, 7, "k", "a trigger needs one of: device, mqtt, at, cron, sun, event"},
 				{5, 7, "k", "a trigger has both device and mqtt"},
-				{7, 7, "k", "an action needs one of: set, publish, delay"},
+				{7, 7, "k", "an action needs one of: set, publish, delay, wait, if, choose, repeat, parallel, log, scene, stop"},
 			},
 		},
 		{
@@ -390,7 +390,7 @@ func TestLoadAcceptsAnchorsAndMergeKeys(t *testing.T) {
 	if b.Mode != ModeParallel {
 		t.Errorf("mode from an alias: %q", b.Mode)
 	}
-	if got := string(b.actions[0].(*setAction).payload); got != `{"brightness":50,"state":"ON"}` {
+	if got := string(b.actions[0].(*setAction).payload.static); got != `{"brightness":50,"state":"ON"}` {
 		t.Errorf("state merged from an anchor: %s", got)
 	}
 }

@@ -8,22 +8,24 @@ import (
 	"maps"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
 	"hearth"
 )
 
 // scope is what the expressions of one event see. It is built lazily (a
 // message nobody's `when` reads is never parsed) and reused from event to
 // event by the consumer goroutine, so matching allocates little. Nothing in
-// it may reach a run's goroutine: the maps are refilled by the next event.
+// it may reach a run's goroutine except values that are never changed (the
+// attribute maps of a state, a parsed payload): the rest is refilled by the
+// next event.
 type scope struct {
-	clock Clock
-	log   *slog.Logger
-	vm    vm.VM
+	clock   Clock
+	log     *slog.Logger
+	ev      evaluator
+	helpers helpers
 
 	gen       uint64 // counts events, so an automation fires once per event
 	evaluated int    // triggers evaluated, for tests of the index
-	ev        hearth.Event
+	event     hearth.Event
 	states    states // every device's attributes, folded in log order
 
 	now               time.Time
@@ -42,16 +44,18 @@ type scope struct {
 	havePay           bool
 	mqtt              mqttEnv
 	haveMQTT          bool
-	cond              conditionEnv
+	cond              runEnv
 	haveCond          bool
 	matched           []*mqttTrigger
 }
 
-func newScope(c Clock, log *slog.Logger) scope {
+func newScope(c Clock, log *slog.Logger, st states, h helpers, loc *time.Location) scope {
 	return scope{
 		clock:    c,
 		log:      log,
-		states:   states{},
+		ev:       evaluator{loc: loc},
+		helpers:  h,
+		states:   st,
 		newVars:  map[string]any{},
 		prevVars: map[string]any{},
 		empty:    map[string]any{},
@@ -61,16 +65,16 @@ func newScope(c Clock, log *slog.Logger) scope {
 // begin starts on a new event.
 func (s *scope) begin(ev hearth.Event) {
 	s.gen++
-	s.ev = ev
+	s.event = ev
 	s.haveNow, s.havePrev, s.haveNew, s.havePrV, s.haveBoxed = false, false, false, false, false
 	s.havePay, s.haveMQTT, s.haveCond = false, false, false
 }
 
 // end drops what refers to the event, so its payload can be collected.
 func (s *scope) end() {
-	s.ev = hearth.Event{}
+	s.event = hearth.Event{}
 	s.attrs, s.prev, s.payload, s.deviceBox, s.nowBox = nil, nil, nil, nil, nil
-	s.mqtt, s.cond = mqttEnv{}, conditionEnv{}
+	s.mqtt, s.cond = mqttEnv{}, runEnv{}
 	clear(s.newVars)
 	clear(s.prevVars)
 	clear(s.matched)
@@ -84,14 +88,14 @@ func (s *scope) time() time.Time {
 }
 
 // changed reports whether a state event changed anything.
-func (s *scope) changed() bool { return !bytes.Equal(s.ev.Payload, s.ev.Prev) }
+func (s *scope) changed() bool { return !bytes.Equal(s.event.Payload, s.event.Prev) }
 
 // prevAttrs parses the previous state of a state event.
 func (s *scope) prevAttrs() map[string]any {
 	if !s.havePrev {
 		s.havePrev = true
 		s.prev = s.empty
-		if m, ok := parseObject(s.ev.Prev); ok {
+		if m, ok := parseObject(s.event.Prev); ok {
 			s.prev = m
 		}
 	}
@@ -113,28 +117,42 @@ func parseObject(b []byte) (map[string]any, bool) {
 }
 
 // newEnv is the env of a device `when` over the new state.
-func (s *scope) newEnv() map[string]any {
+func (s *scope) newEnv(x *expression) map[string]any {
 	if !s.haveNew {
 		s.haveNew = true
 		s.fillDeviceEnv(s.newVars, s.attrs, s.prevAttrs())
+	}
+	if x.helpers {
+		s.addHelpers(s.newVars)
 	}
 	return s.newVars
 }
 
 // prevEnv is the env of a device `when` over the previous state.
-func (s *scope) prevEnv() map[string]any {
+func (s *scope) prevEnv(x *expression) map[string]any {
 	if !s.havePrV {
 		s.havePrV = true
 		s.fillDeviceEnv(s.prevVars, s.prevAttrs(), s.empty)
 	}
+	if x.helpers {
+		s.addHelpers(s.prevVars)
+	}
 	return s.prevVars
+}
+
+// addHelpers puts the helpers into a device env, only for the expressions
+// that use them: most do not, and the map is refilled per event.
+func (s *scope) addHelpers(env map[string]any) {
+	if _, ok := env["since"]; !ok {
+		addHelpers(env, s.helpers)
+	}
 }
 
 func (s *scope) fillDeviceEnv(env, attrs, prev map[string]any) {
 	if !s.haveBoxed {
 		// Boxed once per event for both envs.
 		s.haveBoxed = true
-		s.deviceBox, s.nowBox = s.ev.Device, s.time()
+		s.deviceBox, s.nowBox = s.event.Device, s.time()
 	}
 	clear(env)
 	maps.Copy(env, attrs)
@@ -150,8 +168,8 @@ func (s *scope) messagePayload() any {
 	if !s.havePay {
 		s.havePay = true
 		var v any
-		if err := json.Unmarshal(s.ev.Payload, &v); err != nil {
-			v = string(s.ev.Payload)
+		if err := json.Unmarshal(s.event.Payload, &v); err != nil {
+			v = string(s.event.Payload)
 		}
 		s.payload = v
 	}
@@ -161,21 +179,23 @@ func (s *scope) messagePayload() any {
 func (s *scope) mqttEnv() *mqttEnv {
 	if !s.haveMQTT {
 		s.haveMQTT = true
-		s.mqtt = mqttEnv{Payload: s.messagePayload(), Topic: s.ev.Topic, States: s.states, Now: s.time()}
+		s.mqtt = mqttEnv{helpers: s.helpers, Payload: s.messagePayload(), Topic: s.event.Topic, States: s.states, Now: s.time()}
 	}
 	return &s.mqtt
 }
 
-func (s *scope) conditionEnv() *conditionEnv {
+// runEnv is what conditions see for this event; the caller sets the
+// trigger's id and kind and this.
+func (s *scope) runEnv() *runEnv {
 	if !s.haveCond {
 		s.haveCond = true
-		t := triggerVars{Device: s.ev.Device, Topic: s.ev.Topic}
-		if s.ev.Kind == hearth.KindState {
+		t := triggerVars{Device: s.event.Device, Topic: s.event.Topic}
+		if s.event.Kind == hearth.KindState {
 			t.Payload, t.State, t.Prev = s.attrs, s.attrs, s.prevAttrs()
 		} else {
-			t.Payload, t.State = s.messagePayload(), s.states[s.ev.Device]
+			t.Payload, t.State = s.messagePayload(), s.states[s.event.Device]
 		}
-		s.cond = conditionEnv{States: s.states, Trigger: t, Now: s.time()}
+		s.cond = runEnv{helpers: s.helpers, States: s.states, Trigger: t, Now: s.time()}
 	}
 	return &s.cond
 }
@@ -183,10 +203,10 @@ func (s *scope) conditionEnv() *conditionEnv {
 // eval evaluates x for automation a; an error (a missing attribute compared
 // with a number) counts as false.
 func (s *scope) eval(a *Automation, x *expression, env any) bool {
-	ok, err := x.eval(&s.vm, env)
+	ok, err := x.eval(&s.ev.vm, env)
 	if err != nil {
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("expression failed; taken as false", "automation", a.ID, "seq", s.ev.Seq, "expr", x.src, "err", err)
+			s.log.Debug("expression failed; taken as false", "automation", a.ID, "seq", s.event.Seq, "expr", x.src, "err", err)
 		}
 		return false
 	}

@@ -1,32 +1,53 @@
 package automations
 
+import (
+	"fmt"
+	"time"
+)
+
 // deviceTrigger fires on a change of a device's state: on the edge of its
 // `when` (false or unknown before, true after), or on every change when it
-// has no `when`.
+// has no `when`. With `for:` it fires once the `when` has held that long
+// (or, without a `when`, once the state has not changed for that long).
 type deviceTrigger struct {
-	auto   *Automation
+	triggerBase
 	device string
 	when   *expression // nil: every change
+	hold   time.Duration
 }
 
-func (l *loader) deviceTrigger(a *Automation, fs fieldList) trigger {
-	l.unknown(fs, "a device trigger", "device", "when")
+func (l *loader) deviceTrigger(b triggerBase, fs fieldList) trigger {
+	l.unknown(fs, "a device trigger", "device", "when", "for", "id")
 	f, _ := fs.get("device")
 	id, ok := l.str(f, "device")
 	if ok {
 		if why := validDevice(id); why != "" {
 			l.errorf(f.value, "device %q %s", id, why)
 			ok = false
+		} else {
+			l.device(f.value, id)
 		}
 	}
-	t := &deviceTrigger{auto: a, device: id}
+	t := &deviceTrigger{triggerBase: b, device: id}
 	if w, has := fs.get("when"); has {
 		if t.when = l.expression(w.value, "when", envDevice); t.when == nil {
 			ok = false
 		}
 	}
+	if ff, has := fs.get("for"); has {
+		d, good := l.duration(ff, "for")
+		t.hold = d
+		ok = ok && good
+	}
 	if !ok {
 		return nil
+	}
+	t.desc = "device " + id
+	if t.when != nil {
+		t.desc += " when " + t.when.src
+	}
+	if t.hold > 0 {
+		t.desc += fmt.Sprintf(" for %s", t.hold)
 	}
 	return t
 }
@@ -35,15 +56,33 @@ func (t *deviceTrigger) addTo(ix *index) {
 	ix.devices[t.device] = append(ix.devices[t.device], t)
 }
 
-// fires reports whether the state event in s fires the trigger. The previous
-// state is evaluated with an empty prev: what came before it is not known.
-func (t *deviceTrigger) fires(s *scope) bool {
+// verdict is what a device trigger makes of a state event.
+type verdict int
+
+const (
+	// verdictFalse: the `when` does not hold on the new state (a near miss).
+	verdictFalse verdict = iota
+	// verdictHeld: it holds but held before too (or nothing changed).
+	verdictHeld
+	// verdictEdge: it became true (or, without a `when`, the state changed).
+	verdictEdge
+)
+
+// check evaluates the trigger on the state event in s. The previous state
+// is evaluated with an empty prev: what came before it is not known.
+func (t *deviceTrigger) check(s *scope) verdict {
 	s.evaluated++
 	if t.when == nil {
-		return s.changed()
+		if s.changed() {
+			return verdictEdge
+		}
+		return verdictHeld
 	}
-	if !s.eval(t.auto, t.when, s.newEnv()) {
-		return false
+	if !s.eval(t.auto, t.when, s.newEnv(t.when)) {
+		return verdictFalse
 	}
-	return !s.eval(t.auto, t.when, s.prevEnv())
+	if s.eval(t.auto, t.when, s.prevEnv(t.when)) {
+		return verdictHeld
+	}
+	return verdictEdge
 }

@@ -2,14 +2,15 @@ package automations
 
 // mqttTrigger fires on every message whose topic matches its filter and
 // whose `when` holds: messages are events, not states, so there is no edge.
+// Commands the hub publishes (an automation's, the page's) are messages too.
 type mqttTrigger struct {
-	auto   *Automation
+	triggerBase
 	filter string
 	when   *expression // nil: every matching message
 }
 
-func (l *loader) mqttTrigger(a *Automation, fs fieldList) trigger {
-	l.unknown(fs, "an mqtt trigger", "mqtt", "when")
+func (l *loader) mqttTrigger(b triggerBase, fs fieldList) trigger {
+	l.unknown(fs, "an mqtt trigger", "mqtt", "when", "id")
 	f, _ := fs.get("mqtt")
 	filter, ok := l.str(f, "mqtt")
 	if ok {
@@ -18,7 +19,7 @@ func (l *loader) mqttTrigger(a *Automation, fs fieldList) trigger {
 			ok = false
 		}
 	}
-	t := &mqttTrigger{auto: a, filter: filter}
+	t := &mqttTrigger{triggerBase: b, filter: filter}
 	if w, has := fs.get("when"); has {
 		if t.when = l.expression(w.value, "when", envMQTT); t.when == nil {
 			ok = false
@@ -26,6 +27,10 @@ func (l *loader) mqttTrigger(a *Automation, fs fieldList) trigger {
 	}
 	if !ok {
 		return nil
+	}
+	t.desc = "mqtt " + filter
+	if t.when != nil {
+		t.desc += " when " + t.when.src
 	}
 	return t
 }
@@ -39,5 +44,7 @@ func (t *mqttTrigger) fires(s *scope) bool {
 	if t.when == nil {
 		return true
 	}
-	return s.eval(t.auto, t.when, s.mqttEnv())
+	env := s.mqttEnv()
+	env.This = thisVars{ID: t.auto.ID, Description: t.auto.Description}
+	return s.eval(t.auto, t.when, env)
 }

@@ -21,10 +21,13 @@ const maxDepth = 64
 type loader struct {
 	c       *collector
 	file    string
-	auto    string // the automation being read, for problems
+	auto    string      // the automation being read, for problems
+	cur     *Automation // the automation being read, for what its parts record
 	anchors map[string]ast.Node
 	budget  int
 	merging int // depth of nested merge keys
+	// templating makes value read strings holding {{ }} as templates.
+	templating bool
 }
 
 func (l *loader) errorf(n ast.Node, format string, args ...any) {
@@ -34,6 +37,17 @@ func (l *loader) errorf(n ast.Node, format string, args ...any) {
 
 func (l *loader) problemAt(line, col int, msg string) {
 	l.c.problems = append(l.c.problems, Problem{File: l.file, Line: line, Column: col, Automation: l.auto, Msg: msg})
+}
+
+// device notes a reference to a device at n: a warning when the load knows
+// which devices exist and this one has not been seen.
+func (l *loader) device(n ast.Node, id string) {
+	if l.c.opts.Known == nil || id == "" || l.c.opts.Known(id) {
+		return
+	}
+	line, col := position(n)
+	l.c.warnings = append(l.c.warnings, Problem{File: l.file, Line: line, Column: col, Automation: l.auto,
+		Msg: fmt.Sprintf("device %q has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)", id)})
 }
 
 // position returns where a node starts: for a mapping, its first key (the
@@ -329,6 +343,59 @@ func (l *loader) duration(f field, what string) (time.Duration, bool) {
 	return d, true
 }
 
+// signedDuration reads a duration that may be negative ("-30m"), for offsets.
+func (l *loader) signedDuration(f field, what string) (time.Duration, bool) {
+	s, ok := f.value.(*ast.StringNode)
+	if !ok {
+		if f.value != nil {
+			l.errorf(f.value, "%s must be a duration like 30m or -1h, got %s", what, kindOf(f.value))
+		}
+		return 0, false
+	}
+	d, err := time.ParseDuration(s.Value)
+	if err != nil {
+		l.errorf(f.value, "%s must be a duration like 30m or -1h, got %q", what, s.Value)
+		return 0, false
+	}
+	return d, true
+}
+
+// timeOfDay reads a time of day written "07:30" or "07:30:15", as the
+// duration since midnight.
+func (l *loader) timeOfDay(f field, what string) (time.Duration, bool) {
+	s, ok := f.value.(*ast.StringNode)
+	if !ok {
+		if f.value != nil {
+			l.errorf(f.value, "%s must be a time of day like \"07:30\" (quoted), got %s", what, kindOf(f.value))
+		}
+		return 0, false
+	}
+	d, err := parseClock(s.Value)
+	if err != nil {
+		l.errorf(f.value, "%s: %v", what, err)
+		return 0, false
+	}
+	return d, true
+}
+
+// parseClock parses "HH:MM" or "HH:MM:SS" (24-hour) into the time since midnight.
+func parseClock(s string) (time.Duration, error) {
+	var h, m, sec int
+	var err error
+	switch len(s) {
+	case 5:
+		_, err = fmt.Sscanf(s, "%2d:%2d", &h, &m)
+	case 8:
+		_, err = fmt.Sscanf(s, "%2d:%2d:%2d", &h, &m, &sec)
+	default:
+		err = fmt.Errorf("bad length")
+	}
+	if err != nil || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 59 || s[2] != ':' {
+		return 0, fmt.Errorf("%q is not a time of day like \"07:30\" or \"22:15:00\"", s)
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
+}
+
 // list reads a sequence; nothing (a key with no value) is an empty list.
 func (l *loader) list(f field, what string) ([]ast.Node, bool) {
 	switch x := f.value.(type) {
@@ -371,6 +438,9 @@ func (l *loader) value(n ast.Node, depth int) (any, bool) {
 		return nil, false
 	case *ast.StringNode, *ast.LiteralNode:
 		s, _ := scalarText(x)
+		if l.templating {
+			return l.template(x, s)
+		}
 		return s, true
 	case *ast.SequenceNode:
 		out := make([]any, 0, len(x.Values))

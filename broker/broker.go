@@ -152,12 +152,25 @@ func (b *Broker) Close() error {
 // goroutine, as a hook does: it must hand off and return, and must not
 // modify payload (mochi shares it with the other subscribers).
 func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+	_, err := b.subscribeInline(filter, func(pk packets.Packet) { fn(pk.TopicName, pk.Payload) })
+	return err
+}
+
+// subscribeInline calls fn with every packet published on a topic matching
+// filter, on the publisher's goroutine; pk.Origin names the client that
+// published it. It returns the id that unsubscribeInline takes.
+func (b *Broker) subscribeInline(filter string, fn func(pk packets.Packet)) (int, error) {
 	id := int(b.subID.Add(1))
 	err := b.server.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		fn(pk.TopicName, pk.Payload)
+		fn(pk)
 	})
 	if err != nil {
-		return fmt.Errorf("broker: subscribe %q: %w", filter, err)
+		return 0, fmt.Errorf("broker: subscribe %q: %w", filter, err)
 	}
-	return nil
+	return id, nil
+}
+
+// unsubscribeInline ends a subscription made by subscribeInline.
+func (b *Broker) unsubscribeInline(filter string, id int) {
+	_ = b.server.Unsubscribe(filter, id) // fails only for an invalid filter, which subscribeInline refused
 }

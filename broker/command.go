@@ -21,14 +21,8 @@ import (
 // delivering to a subscriber that stopped reading can take up to the write
 // timeout. It returns the event as published.
 func (b *Broker) Command(ctx context.Context, c hearth.Command) (hearth.Event, error) {
-	if err := ctx.Err(); err != nil {
-		return hearth.Event{}, fmt.Errorf("command to %q: %w", c.Topic, err)
-	}
-	if c.Topic == "" || !mqtt.IsValidFilter(c.Topic, true) {
-		return hearth.Event{}, fmt.Errorf("command: invalid topic %q", c.Topic)
-	}
-	if c.QoS > 2 {
-		return hearth.Event{}, fmt.Errorf("command to %q: QoS %d", c.Topic, c.QoS)
+	if err := checkCommand(ctx, c); err != nil {
+		return hearth.Event{}, err
 	}
 	b.mu.Lock()
 	closed := b.closed
@@ -38,15 +32,7 @@ func (b *Broker) Command(ctx context.Context, c hearth.Command) (hearth.Event, e
 	}
 
 	payload := bytes.Clone(c.Payload) // the event and mochi's deliveries share it read-only
-	ev, err := b.events.Publish(hearth.Event{
-		Kind:    hearth.KindCommand,
-		Topic:   c.Topic,
-		Device:  c.Device,
-		Payload: payload,
-		QoS:     c.QoS,
-		Retain:  c.Retain,
-		Cause:   c.Cause,
-	})
+	ev, err := b.events.Publish(commandEvent(c, payload))
 	if err != nil {
 		return hearth.Event{}, fmt.Errorf("command to %q: log: %w", c.Topic, err)
 	}
@@ -54,4 +40,32 @@ func (b *Broker) Command(ctx context.Context, c hearth.Command) (hearth.Event, e
 		return ev, fmt.Errorf("command to %q (event %d): publish: %w", c.Topic, ev.Seq, err)
 	}
 	return ev, nil
+}
+
+// checkCommand refuses a command that cannot be sent: a cancelled context,
+// a topic that is empty, has wildcards or is under $SYS, a QoS above 2.
+func checkCommand(ctx context.Context, c hearth.Command) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("command to %q: %w", c.Topic, err)
+	}
+	if c.Topic == "" || !mqtt.IsValidFilter(c.Topic, true) {
+		return fmt.Errorf("command: invalid topic %q", c.Topic)
+	}
+	if c.QoS > 2 {
+		return fmt.Errorf("command to %q: QoS %d", c.Topic, c.QoS)
+	}
+	return nil
+}
+
+// commandEvent is the event that logs c, with payload as published.
+func commandEvent(c hearth.Command, payload []byte) hearth.Event {
+	return hearth.Event{
+		Kind:    hearth.KindCommand,
+		Topic:   c.Topic,
+		Device:  c.Device,
+		Payload: payload,
+		QoS:     c.QoS,
+		Retain:  c.Retain,
+		Cause:   c.Cause,
+	}
 }

@@ -96,7 +96,11 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 // so that an acknowledged message is a durable one.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
-		return pk, nil // the hub's own command: Command logged it already
+		// The hub's own command, or a message a bridge brought in: whoever
+		// injected it logged it already (a bridge must know the event's
+		// sequence number to acknowledge the remote broker once it is
+		// durable, which mochi cannot hand back from here).
+		return pk, nil
 	}
 	ev, err := h.events.Publish(messageEvent(cl, pk))
 	if err != nil {
@@ -146,12 +150,19 @@ func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 // which consumers keep and read for as long as they like, shares no memory
 // with mochi's packet (held by retained messages and queued deliveries).
 func messageEvent(cl *mqtt.Client, pk packets.Packet) hearth.Event {
+	return newMessage(cl.ID, pk.TopicName, pk.Payload, pk.FixedHeader.Qos, pk.FixedHeader.Retain)
+}
+
+// newMessage stamps a message from client, copying its payload. Remote mode
+// and bridges log the messages they receive with it too, so that every
+// message event has the same shape whichever way it came in.
+func newMessage(client, topic string, payload []byte, qos byte, retain bool) hearth.Event {
 	return hearth.Event{
 		Kind:    hearth.KindMessage,
-		Topic:   pk.TopicName,
-		Payload: bytes.Clone(pk.Payload),
-		QoS:     pk.FixedHeader.Qos,
-		Retain:  pk.FixedHeader.Retain,
-		Client:  cl.ID,
+		Topic:   topic,
+		Payload: bytes.Clone(payload),
+		QoS:     qos,
+		Retain:  retain,
+		Client:  client,
 	}
 }

@@ -1,13 +1,19 @@
-// Package devices keeps the hub's device read model: it reads the native topic
-// convention (the same shape as Zigbee2MQTT's), folds state messages into each
-// device's known state and emits an event for every change.
+// Package devices keeps the hub's device read model. Adapters read the topic
+// conventions devices speak (the native one, Zigbee2MQTT, Tasmota, Home
+// Assistant MQTT discovery, and hand mappings from a devices file) into one
+// device model: each device's state is a JSON object folded from its
+// messages, and every change is emitted as an event. A hub command
+// ({"state":"ON"}) is translated back into what the device's adapter expects
+// by CommandFor.
 //
-// Topics, under a base topic ("home"):
+// The native topics, under a base topic ("home"):
 //
 //	<base>/<id>               state: a JSON object merged into the known state
 //	<base>/<id>/set           a command to the device; never folded into state
 //	<base>/<id>/availability  "online" or "offline"
 //	<base>/<id>/<anything>    another message of the device (a button), not state
+//
+// docs/devices.md describes every adapter and the devices file.
 package devices
 
 import (
@@ -40,7 +46,8 @@ type device struct {
 }
 
 // Registry is the device read model. Apply folds events into it under the
-// bus's ordering; Device and Devices read it from any goroutine.
+// bus's ordering; Device, Devices, Info and CommandFor read it from any
+// goroutine.
 //
 // A device's Seq and Updated are those of the message that last changed it,
 // which is the Cause of the state or availability event emitted for the
@@ -48,6 +55,11 @@ type device struct {
 // ApplyLogged reads the cause back, so replaying the log rebuilds exactly
 // the same read model. A device appears with its first change; a first
 // message that leaves its state empty ({} or null) changes nothing.
+//
+// Apply finds the adapter of a message in two map lookups: the exact topic
+// (a Home Assistant entity's or a devices file mapping's topics) and then
+// the topic's first level (the adapters' base topics). Nothing scans the
+// devices.
 type Registry struct {
 	base string
 	log  *slog.Logger
@@ -56,82 +68,150 @@ type Registry struct {
 	devices map[string]*device
 	ids     []string // sorted, for Devices
 
+	// The adapters and what they learned; written under mu by Apply (a
+	// discovery message) and by SetFile.
+	adapters []adapter
+	prefixes map[string][]prefix // by first topic level
+	routes   map[string][]route  // by exact topic
+	meta     map[string]*meta    // by device id
+	file     *File               // the devices file in force, or nil
+
 	// Used only by writers, under mu.
 	p      parser
 	enc    encoder
 	intern map[string]string
+	upd    update
+	env    *tplEnv
 }
 
-// New makes an empty registry for the devices under baseTopic (DefaultBaseTopic if empty).
+// prefix is one base topic an adapter reads.
+type prefix struct {
+	base string
+	a    adapter
+}
+
+// New makes an empty registry for the native devices under baseTopic
+// (DefaultBaseTopic if empty), with no other adapter.
 func New(baseTopic string, log *slog.Logger) *Registry {
-	baseTopic = strings.Trim(baseTopic, "/")
-	if baseTopic == "" {
-		baseTopic = DefaultBaseTopic
+	r, err := NewRegistry(Options{BaseTopic: baseTopic, Logger: log})
+	if err != nil {
+		// Only a base topic with a wildcard can fail, and the hub's flags
+		// are checked before this; keep the old behaviour of accepting it.
+		r = newRegistry(strings.Trim(baseTopic, "/"), log)
+		r.addAdapter(&native{base: r.base})
+	}
+	return r
+}
+
+func newRegistry(base string, log *slog.Logger) *Registry {
+	if base == "" {
+		base = DefaultBaseTopic
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Registry{
-		base:    baseTopic,
-		log:     log.With("component", "devices"),
-		devices: make(map[string]*device),
-		intern:  make(map[string]string),
+		base:     base,
+		log:      log.With("component", "devices"),
+		devices:  make(map[string]*device),
+		intern:   make(map[string]string),
+		prefixes: make(map[string][]prefix),
+		routes:   make(map[string][]route),
+		meta:     make(map[string]*meta),
 	}
 }
 
-// BaseTopic returns the topic under which devices live ("home").
+// addAdapter registers a's base topics, longest first within a first level
+// so that a deeper base ("home/zigbee") is tried before a shorter one.
+func (r *Registry) addAdapter(a adapter) {
+	r.adapters = append(r.adapters, a)
+	for _, b := range a.bases() {
+		first, _, _ := strings.Cut(b, "/")
+		list := append(r.prefixes[first], prefix{base: b, a: a})
+		slices.SortStableFunc(list, func(x, y prefix) int { return len(y.base) - len(x.base) })
+		r.prefixes[first] = list
+	}
+}
+
+// BaseTopic returns the topic under which native devices live ("home").
 func (r *Registry) BaseTopic() string { return r.base }
 
-// SetTopic returns the topic commands to device id are published to.
+// SetTopic returns the topic native commands to device id are published to.
+// CommandFor is the way to command a device whatever its adapter.
 func (r *Registry) SetTopic(id string) string { return r.base + "/" + id + "/" + subSet }
 
 // Apply fills in the device of a message or command on a device topic and
 // folds state and availability messages into the read model, emitting a
-// KindState or KindAvailability event when the device actually changed.
+// KindState or KindAvailability event when a device actually changed.
 // It is a hearth.Stage: the bus calls it under its lock for every event.
 func (r *Registry) Apply(e *hearth.Event, emit func(hearth.Event)) {
 	if e.Kind != hearth.KindMessage && e.Kind != hearth.KindCommand {
 		return
 	}
-	id, kind := parseTopic(r.base, e.Topic)
-	if kind == topicNone {
-		return
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dispatchLocked(e, emit)
+}
+
+// dispatchLocked hands e to the routes of its exact topic or else to the
+// adapter whose base topic it is under.
+func (r *Registry) dispatchLocked(e *hearth.Event, emit func(hearth.Event)) {
+	if len(r.routes) > 0 {
+		if rs, ok := r.routes[e.Topic]; ok {
+			r.applyRoutesLocked(e, rs, emit)
+			return
+		}
 	}
-	e.Device = id
-	if e.Kind != hearth.KindMessage {
-		return // a command is what someone asked for, not what the device is
+	first := e.Topic
+	if i := strings.IndexByte(first, '/'); i >= 0 {
+		first = first[:i]
 	}
-	var out hearth.Event
-	var changed bool
-	switch kind {
-	case topicState:
-		out, changed = r.foldState(e, id)
-	case topicAvailability:
-		out, changed = r.foldAvailability(e, id)
-	}
-	if changed {
-		emit(out)
+	for _, p := range r.prefixes[first] {
+		t := e.Topic
+		if len(t) > len(p.base)+1 && t[len(p.base)] == '/' && t[:len(p.base)] == p.base {
+			if p.a.apply(r, e, p.base, t[len(p.base)+1:], emit) {
+				return
+			}
+		}
 	}
 }
 
-// foldState merges a state message into the device's state.
-func (r *Registry) foldState(e *hearth.Event, id string) (hearth.Event, bool) {
+// claimedLocked reports whether an adapter other than self reads topic by
+// its base topic: a Home Assistant entity on such a topic is left to that
+// adapter.
+func (r *Registry) claimedLocked(topic string, self adapter) bool {
+	first, _, _ := strings.Cut(topic, "/")
+	for _, p := range r.prefixes[first] {
+		if p.a != self && len(topic) > len(p.base)+1 && topic[len(p.base)] == '/' && topic[:len(p.base)] == p.base {
+			return true
+		}
+	}
+	return false
+}
+
+// foldPayloadLocked merges a state payload (a JSON object, or any other
+// value kept as {"value": ...}) into the device's state.
+func (r *Registry) foldPayloadLocked(e *hearth.Event, id string, emit func(hearth.Event)) {
 	if len(e.Payload) == 0 {
 		// An empty publish is how MQTT clears a retained message; it says
 		// nothing about the device.
 		r.log.Debug("empty state payload ignored", "device", id, "seq", e.Seq)
-		return hearth.Event{}, false
+		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.foldLocked(e, id, r.decode(e.Payload), emit)
+}
+
+// foldLocked merges members into the device's state and emits a state event
+// when it changed. The members may alias the parser's buffers.
+func (r *Registry) foldLocked(e *hearth.Event, id string, ms []member, emit func(hearth.Event)) {
 	d := r.devices[id]
 	var old map[string]any
 	if d != nil {
 		old = d.st.State
 	}
-	next, keys, newKeys, ok := r.merge(old, r.decode(e.Payload))
+	next, keys, newKeys, ok := r.merge(old, ms)
 	if !ok {
-		return hearth.Event{}, false
+		return
 	}
 	if !newKeys {
 		keys = d.keys // the same attributes as before, only values changed
@@ -146,7 +226,7 @@ func (r *Registry) foldState(e *hearth.Event, id string) (hearth.Event, bool) {
 	raw := r.enc.appendState(make([]byte, 0, len(prev)+32), next, keys)
 	d.st.State, d.keys, d.raw = next, keys, raw
 	d.st.Seq, d.st.Updated = e.Seq, e.Time
-	return hearth.Event{
+	emit(hearth.Event{
 		Time:    e.Time,
 		Kind:    hearth.KindState,
 		Topic:   e.Topic,
@@ -154,30 +234,35 @@ func (r *Registry) foldState(e *hearth.Event, id string) (hearth.Event, bool) {
 		Payload: raw,
 		Prev:    prev,
 		Cause:   hearth.Cause{Seq: e.Seq},
-	}, true
+	})
 }
 
-// foldAvailability records an online/offline message.
-func (r *Registry) foldAvailability(e *hearth.Event, id string) (hearth.Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// foldAvailabilityPayloadLocked records an online/offline message of the
+// native form ("online", or Zigbee2MQTT's {"state":"online"}).
+func (r *Registry) foldAvailabilityPayloadLocked(e *hearth.Event, id string, emit func(hearth.Event)) {
 	av, ok := r.parseAvailability(e.Payload)
 	if !ok {
 		r.log.Debug("availability payload ignored", "device", id, "seq", e.Seq, "payload", string(e.Payload))
-		return hearth.Event{}, false
+		return
 	}
+	r.foldAvailabilityLocked(e, id, av, emit)
+}
+
+// foldAvailabilityLocked records that a device went online or offline and
+// emits an availability event when that is news.
+func (r *Registry) foldAvailabilityLocked(e *hearth.Event, id string, av hearth.Availability, emit func(hearth.Event)) {
 	d := r.devices[id]
 	var prev []byte
 	if d == nil {
 		d = r.insertLocked(id)
 	} else if d.st.Availability == av {
-		return hearth.Event{}, false
+		return
 	} else if d.st.Availability != hearth.AvailabilityUnknown {
 		prev = []byte(d.st.Availability)
 	}
 	d.st.Availability = av
 	d.st.Seq, d.st.Updated = e.Seq, e.Time
-	return hearth.Event{
+	emit(hearth.Event{
 		Time:    e.Time,
 		Kind:    hearth.KindAvailability,
 		Topic:   e.Topic,
@@ -185,7 +270,7 @@ func (r *Registry) foldAvailability(e *hearth.Event, id string) (hearth.Event, b
 		Payload: []byte(av),
 		Prev:    prev,
 		Cause:   hearth.Cause{Seq: e.Seq},
-	}, true
+	})
 }
 
 // insertLocked adds an empty device and keeps ids sorted.
@@ -201,10 +286,21 @@ func (r *Registry) insertLocked(id string) *device {
 	return d
 }
 
-// ApplyLogged applies a KindState or KindAvailability event read back from
-// the log (replaying it past the snapshot) without emitting anything. A
-// device's Seq becomes the event's cause, as it was when the event was made.
+// ApplyLogged applies an event read back from the log (replaying it past
+// the snapshot) without emitting anything: a KindState or KindAvailability
+// event sets the device's state or availability, and a message on a
+// configuration topic (IsConfigTopic: Home Assistant discovery, Zigbee2MQTT's
+// device list) is learned again. A device's Seq becomes the event's cause,
+// as it was when the event was made.
 func (r *Registry) ApplyLogged(e hearth.Event) {
+	if e.Kind == hearth.KindMessage {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.isConfigLocked(e.Topic) {
+			r.dispatchLocked(&e, func(hearth.Event) {})
+		}
+		return
+	}
 	id := e.Device
 	if id == "" {
 		id, _ = parseTopic(r.base, e.Topic)
@@ -244,6 +340,43 @@ func (r *Registry) ApplyLogged(e hearth.Event) {
 		d.st.Availability = av
 		d.st.Seq, d.st.Updated = seq, e.Time
 	}
+}
+
+// IsConfigTopic reports whether topic carries configuration an adapter
+// learns devices from (a Home Assistant discovery config, Zigbee2MQTT's
+// bridge/devices). Such messages are retained by the devices that send them;
+// replaying the last one of each through ApplyLogged at start-up gives the
+// registry back what it knew.
+func (r *Registry) IsConfigTopic(topic string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.isConfigLocked(topic)
+}
+
+func (r *Registry) isConfigLocked(topic string) bool {
+	first, _, _ := strings.Cut(topic, "/")
+	for _, p := range r.prefixes[first] {
+		if len(topic) > len(p.base)+1 && topic[len(p.base)] == '/' && topic[:len(p.base)] == p.base {
+			if c, ok := p.a.(configReader); ok && c.isConfig(topic[len(p.base)+1:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ConfigFilters returns MQTT topic filters matching every configuration
+// topic of the adapters turned on (see IsConfigTopic).
+func (r *Registry) ConfigFilters() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for _, a := range r.adapters {
+		if c, ok := a.(configReader); ok {
+			out = append(out, c.configFilters()...)
+		}
+	}
+	return out
 }
 
 // Restore replaces the read model with states persisted earlier, at start-up.

@@ -26,7 +26,12 @@ func parseTopic(base, topic string) (string, topicKind) {
 	if len(topic) <= len(base)+1 || topic[len(base)] != '/' || topic[:len(base)] != base {
 		return "", topicNone
 	}
-	rest := topic[len(base)+1:]
+	return parseRest(topic[len(base)+1:])
+}
+
+// parseRest splits what follows the base topic into the device id and what
+// the topic carries.
+func parseRest(rest string) (string, topicKind) {
 	id, sub, hasSub := strings.Cut(rest, "/")
 	if id == "" || strings.ContainsAny(id, "+#") {
 		return "", topicNone

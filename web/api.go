@@ -1,31 +1,61 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"time"
 
 	"hearth"
 )
 
-// maxEventsLimit caps one page of events.
-const maxEventsLimit = 1000
+// maxBodyBytes bounds a request body: a command or a device's name is a
+// few hundred bytes.
+const maxBodyBytes = 16 << 10
 
 var deviceID = regexp.MustCompile(`^[^/#+\s]{1,128}$`)
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics)
+	}
 	mux.HandleFunc("GET /api/devices", s.listDevices)
-	mux.HandleFunc("GET /api/devices/{id}", s.getDevice)
+	mux.HandleFunc("GET /api/devices/{id}", s.withDevice(s.getDevice))
+	mux.HandleFunc("PUT /api/devices/{id}", s.withDevice(s.putDevice))
+	mux.HandleFunc("POST /api/devices/{id}/set", s.withDevice(s.setDevice))
+	mux.HandleFunc("GET /api/devices/{id}/history", s.withDevice(s.history))
 	mux.HandleFunc("GET /api/events", s.listEvents)
+	mux.HandleFunc("GET /api/events/stream", s.stream)
+	mux.HandleFunc("GET /api/events/{seq}/causes", s.causes)
+	mux.HandleFunc("GET /api/automations", s.listAutomations)
+	mux.HandleFunc("GET /api/automations/{id}", s.getAutomation)
+	mux.HandleFunc("GET /api/automations/{id}/traces", s.automationTraces)
+	mux.HandleFunc("POST /api/automations/{id}/{action}", s.automationAction)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	mux.Handle("/", s.assets)
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets the headers every answer carries. The policy allows
+// only the hub's own scripts, styles and connections: no inline script, no
+// inline style attribute, nothing from elsewhere.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -40,73 +70,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
-	devices := s.opts.Devices.Devices()
-	if devices == nil {
-		devices = []hearth.DeviceState{}
-	}
-	writeJSON(w, http.StatusOK, devices)
-}
-
-func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !deviceID.MatchString(id) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("device id %q is not valid: one topic level, no wildcards or spaces", id))
-		return
-	}
-	d, ok := s.opts.Devices.Device(id)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no device %q", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	q, err := parseEventQuery(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	events, err := s.opts.Log.Events(r.Context(), q)
-	if err != nil {
-		s.log.Error("read events", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the event log")
-		return
-	}
-	if events == nil {
-		events = []hearth.Event{}
-	}
-	writeJSON(w, http.StatusOK, events)
-}
-
-// parseEventQuery reads ?limit=&before=&device=&topic=&kind= and says which is wrong.
-func parseEventQuery(r *http.Request) (hearth.EventQuery, error) {
-	v := r.URL.Query()
-	q := hearth.EventQuery{Limit: 100, Device: v.Get("device"), Topic: v.Get("topic"), Kind: hearth.Kind(v.Get("kind"))}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxEventsLimit {
-			return q, fmt.Errorf("limit %q: want a whole number from 1 to %d", s, maxEventsLimit)
-		}
-		q.Limit = n
-	}
-	if s := v.Get("before"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n == 0 {
-			return q, fmt.Errorf("before %q: want a sequence number above 0", s)
-		}
-		q.Before = n
-	}
-	if q.Kind != "" && !q.Kind.Valid() {
-		return q, fmt.Errorf("kind %q: want one of message, state, availability, command, run", q.Kind)
-	}
-	return q, nil
+// unavailable answers 503 for a part of the hub that is not wired.
+func unavailable(w http.ResponseWriter, what string) {
+	writeError(w, http.StatusServiceUnavailable, what+" is not available on this hub")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v) // the client may have gone; nothing to do about it
@@ -118,4 +89,61 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// notFound reports whether err says that something asked for does not exist:
+// the root package's sentinels, or any error with a NotFound() bool method
+// (the store's), so that web needs no import of the packages it is given.
+func notFound(err error) bool {
+	var nf interface{ NotFound() bool }
+	return errors.Is(err, hearth.ErrNoAutomation) || (errors.As(err, &nf) && nf.NotFound())
+}
+
+// readJSON decodes a request body of at most maxBodyBytes into v, refusing
+// unknown fields and trailing data. The error says what is wrong, for a 400
+// (or a 413 when too large, see bodyStatus).
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !jsonContentType(ct) {
+		return fmt.Errorf("content type %q: want application/json", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &bodyTooLarge{limit: tooBig.Limit}
+		}
+		return fmt.Errorf("read body: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("the body is empty: want a JSON object")
+		}
+		return fmt.Errorf("the body is not valid: %w", err)
+	}
+	if dec.More() {
+		return errors.New("the body has data after its JSON value")
+	}
+	return nil
+}
+
+func jsonContentType(ct string) bool {
+	return ct == "application/json" || bytes.HasPrefix([]byte(ct), []byte("application/json;"))
+}
+
+// bodyTooLarge is the error of a body over maxBodyBytes.
+type bodyTooLarge struct{ limit int64 }
+
+func (e *bodyTooLarge) Error() string {
+	return fmt.Sprintf("the body is larger than %d bytes", e.limit)
+}
+
+// bodyStatus is the status for an error of readJSON.
+func bodyStatus(err error) int {
+	var big *bodyTooLarge
+	if errors.As(err, &big) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
 }

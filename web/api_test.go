@@ -1,120 +1,242 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"hearth"
 )
 
-// fakeDevices and fakeLog stand in for the read model and the store, which
-// the hub's end-to-end tests exercise for real.
-type fakeDevices map[string]hearth.DeviceState
-
-func (f fakeDevices) Device(id string) (hearth.DeviceState, bool) { d, ok := f[id]; return d, ok }
-func (f fakeDevices) Devices() []hearth.DeviceState {
-	var out []hearth.DeviceState
-	for _, d := range f {
-		out = append(out, d)
-	}
-	return out
-}
-
-type fakeLog struct {
-	events []hearth.Event
-	last   hearth.EventQuery
-}
-
-func (f *fakeLog) Events(_ context.Context, q hearth.EventQuery) ([]hearth.Event, error) {
-	f.last = q
-	var out []hearth.Event
-	for i := len(f.events) - 1; i >= 0 && len(out) < q.Limit; i-- {
-		if q.Before == 0 || f.events[i].Seq < q.Before {
-			out = append(out, f.events[i])
-		}
-	}
-	return out, nil
-}
-
-func newTestServer(t *testing.T) (*httptest.Server, *fakeLog) {
-	t.Helper()
-	devs := fakeDevices{"hall_light": {ID: "hall_light", State: map[string]any{"state": "ON"}, Seq: 7, Updated: time.Unix(100, 0)}}
-	lg := &fakeLog{}
-	for i := 1; i <= 5; i++ {
-		lg.events = append(lg.events, hearth.Event{Seq: uint64(i), Kind: hearth.KindMessage, Topic: "home/x", Payload: []byte(`{"n":1}`)})
-	}
-	srv := httptest.NewServer(New(Options{Devices: devs, Log: lg}).Handler())
-	t.Cleanup(srv.Close)
-	return srv, lg
-}
-
-func get(t *testing.T, url string, into any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("GET %s: content type %q, want application/json", url, ct)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		t.Fatalf("GET %s: decode: %v", url, err)
-	}
-	return resp.StatusCode
-}
-
 func TestDevicesAPI(t *testing.T) {
-	srv, _ := newTestServer(t)
+	s := newStack(t, stackOptions{})
+	s.house(t)
+	url := s.http.URL
 
-	var list []hearth.DeviceState
-	if code := get(t, srv.URL+"/api/devices", &list); code != 200 || len(list) != 1 || list[0].ID != "hall_light" {
-		t.Fatalf("list: %d %+v", code, list)
+	t.Run("the list has every device sorted by id, with its state", func(t *testing.T) {
+		var list []deviceJSON
+		if code := get(t, url+"/api/devices", &list); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		var ids []string
+		for _, d := range list {
+			ids = append(ids, d.ID)
+		}
+		if got := strings.Join(ids, " "); got != "front_door hall_light hall_motion kitchen_light living_temp" {
+			t.Fatalf("ids %s", got)
+		}
+		if list[0].Availability != hearth.Online || list[4].State["temperature"] != 21.3 {
+			t.Fatalf("states %+v", list)
+		}
+	})
+	t.Run("one device has its state and the seq of its last change", func(t *testing.T) {
+		var d deviceJSON
+		if code := get(t, url+"/api/devices/hall_light", &d); code != 200 || d.State["state"] != "OFF" || d.Seq != 1 {
+			t.Fatalf("%d %+v", code, d)
+		}
+	})
+	cases := []struct{ name, path string }{
+		{"an unknown device is a 404 naming it", "/api/devices/nope"},
+		{"the history of an unknown device is a 404", "/api/devices/nope/history?attr=temperature"},
 	}
-	var one hearth.DeviceState
-	if code := get(t, srv.URL+"/api/devices/hall_light", &one); code != 200 || one.State["state"] != "ON" || one.Seq != 7 {
-		t.Fatalf("one: %d %+v", code, one)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var e errorBody
+			if code := get(t, url+c.path, &e); code != 404 || !strings.Contains(e.Error, `"nope"`) {
+				t.Fatalf("%d %+v", code, e)
+			}
+		})
 	}
-	var e errorBody
-	if code := get(t, srv.URL+"/api/devices/nope", &e); code != 404 || !strings.Contains(e.Error, `"nope"`) {
-		t.Fatalf("missing device: %d %+v", code, e)
+	t.Run("a device id with a wildcard is a 400", func(t *testing.T) {
+		var e errorBody
+		if code := get(t, url+"/api/devices/a+b", &e); code != 400 || !strings.Contains(e.Error, "not valid") {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
+}
+
+func TestPutDevice(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.house(t)
+	url := s.http.URL + "/api/devices/"
+
+	t.Run("a name and room are stored and shown in the list", func(t *testing.T) {
+		var d deviceJSON
+		if code := call(t, "PUT", url+"hall_light", `{"name":"  Hall lamp ","room":"Hall"}`, &d); code != 200 || d.Name != "Hall lamp" || d.Room != "Hall" || d.State["state"] != "OFF" {
+			t.Fatalf("%d %+v", code, d)
+		}
+		var list []deviceJSON
+		get(t, s.http.URL+"/api/devices", &list)
+		for _, d := range list {
+			if d.ID == "hall_light" && (d.Name != "Hall lamp" || d.Room != "Hall") {
+				t.Fatalf("list shows %+v", d)
+			}
+		}
+		var one deviceJSON
+		if get(t, url+"hall_light", &one); one.Room != "Hall" {
+			t.Fatalf("device shows %+v", one)
+		}
+	})
+	t.Run("a field left out is cleared", func(t *testing.T) {
+		var d deviceJSON
+		if code := call(t, "PUT", url+"hall_light", `{"room":"Hall"}`, &d); code != 200 || d.Name != "" || d.Room != "Hall" {
+			t.Fatalf("%d %+v", code, d)
+		}
+	})
+	bad := []struct {
+		name, id, body string
+		status         int
+		says           string
+	}{
+		{"an unknown field is refused", "hall_light", `{"name":"x","colour":"red"}`, 400, "colour"},
+		{"bad JSON is refused", "hall_light", `{"name":`, 400, "not valid"},
+		{"an empty body is refused", "hall_light", ``, 400, "empty"},
+		{"two JSON values are refused", "hall_light", `{"name":"a"} {"name":"b"}`, 400, "after"},
+		{"a name of the wrong type is refused", "hall_light", `{"name":12}`, 400, "name"},
+		{"a too long room is refused", "hall_light", fmt.Sprintf(`{"room":%q}`, strings.Repeat("r", 65)), 400, "room"},
+		{"a control character is refused", "hall_light", `{"name":"a\u0007b"}`, 400, "printable"},
+		{"a huge body is refused", "hall_light", `{"name":"` + strings.Repeat("x", 20000) + `"}`, 413, "larger"},
+		{"an unknown device is a 404", "nope", `{"name":"x"}`, 404, "nope"},
 	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			var e errorBody
+			if code := call(t, "PUT", url+c.id, c.body, &e); code != c.status || !strings.Contains(e.Error, c.says) {
+				t.Fatalf("%d %+v, want %d saying %q", code, e, c.status, c.says)
+			}
+		})
+	}
+	t.Run("a body that is not JSON by its content type is refused", func(t *testing.T) {
+		req, _ := http.NewRequest("PUT", url+"hall_light", strings.NewReader(`name=x`))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestSetDevice(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.house(t)
+	url := s.http.URL + "/api/devices/"
+
+	t.Run("a command is logged with cause web and the light's new state follows", func(t *testing.T) {
+		var ev json.RawMessage
+		if code := call(t, "POST", url+"hall_light/set", `{"state":"ON", "brightness": 200}`, &ev); code != 202 {
+			t.Fatalf("status %d: %s", code, ev)
+		}
+		var got struct {
+			Seq     uint64
+			Kind    string
+			Topic   string
+			Device  string
+			Payload map[string]any
+			Cause   hearth.Cause
+		}
+		if err := json.Unmarshal(ev, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != "command" || got.Topic != "home/hall_light/set" || got.Device != "hall_light" || got.Cause.Source != "web" || got.Payload["brightness"] != 200.0 {
+			t.Fatalf("event %s", ev)
+		}
+		cmds := s.cmd.commands()
+		if len(cmds) != 1 || string(cmds[0].Payload) != `{"brightness":200,"state":"ON"}` || cmds[0].Cause != (hearth.Cause{Source: "web"}) {
+			t.Fatalf("commands %+v", cmds)
+		}
+		var d deviceJSON
+		if get(t, url+"hall_light", &d); d.State["state"] != "ON" || d.State["brightness"] != 200.0 {
+			t.Fatalf("light %+v", d)
+		}
+		s.durable(t)
+		logged, err := s.store.Event(t.Context(), got.Seq)
+		if err != nil || logged.Cause.Source != "web" {
+			t.Fatalf("logged %+v, %v", logged, err)
+		}
+	})
+	bad := []struct {
+		name, id, body string
+		status         int
+		says           string
+	}{
+		{"a body that is not an object is refused", "hall_light", `["ON"]`, 400, "not valid"},
+		{"an empty object is refused", "hall_light", `{}`, 400, "at least one"},
+		{"bad JSON is refused", "hall_light", `{"state":ON}`, 400, "not valid"},
+		{"null is refused", "hall_light", `null`, 400, "at least one"},
+		{"an unknown device is a 404", "nope", `{"state":"ON"}`, 404, "nope"},
+		{"a huge body is refused", "hall_light", `{"x":"` + strings.Repeat("x", 20000) + `"}`, 413, "larger"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(s.cmd.commands())
+			var e errorBody
+			if code := call(t, "POST", url+c.id+"/set", c.body, &e); code != c.status || !strings.Contains(e.Error, c.says) {
+				t.Fatalf("%d %+v, want %d saying %q", code, e, c.status, c.says)
+			}
+			if n := len(s.cmd.commands()); n != before {
+				t.Fatalf("%d commands sent, want none", n-before)
+			}
+		})
+	}
+	t.Run("a command the broker cannot send is a 502 saying why", func(t *testing.T) {
+		s.cmd.failWith(errBroken)
+		defer s.cmd.failWith(nil)
+		var e errorBody
+		if code := call(t, "POST", url+"hall_light/set", `{"state":"OFF"}`, &e); code != 502 || !strings.Contains(e.Error, errBroken.Error()) {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
 }
 
 func TestEventsAPI(t *testing.T) {
-	srv, lg := newTestServer(t)
+	s := newStack(t, stackOptions{})
+	for i := range 5 {
+		s.publish(t, "home/x", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	s.durable(t)
+	url := s.http.URL + "/api/events"
 
 	t.Run("newest first with a limit", func(t *testing.T) {
-		var evs []json.RawMessage
-		if code := get(t, srv.URL+"/api/events?limit=2", &evs); code != 200 || len(evs) != 2 {
-			t.Fatalf("%d %s", code, evs)
+		var evs []eventOut
+		if code := get(t, url+"?limit=2", &evs); code != 200 || len(evs) != 2 || evs[0].Seq <= evs[1].Seq {
+			t.Fatalf("%d %+v", code, evs)
 		}
-		var first struct {
+	})
+	t.Run("filters and paging reach the log", func(t *testing.T) {
+		var evs []struct {
 			Seq     uint64
+			Kind    string
 			Payload map[string]any
 		}
-		_ = json.Unmarshal(evs[0], &first)
-		if first.Seq != 5 || first.Payload["n"] != 1.0 {
-			t.Fatalf("first event %s", evs[0])
+		if code := get(t, url+"?device=x&kind=state&before=8", &evs); code != 200 || len(evs) == 0 {
+			t.Fatalf("%d %+v", code, evs)
+		}
+		for _, e := range evs {
+			if e.Kind != "state" || e.Seq >= 8 {
+				t.Fatalf("event %+v does not match", e)
+			}
 		}
 	})
-	t.Run("filters reach the log", func(t *testing.T) {
-		var evs []json.RawMessage
-		get(t, srv.URL+"/api/events?device=hall&topic=home/hall&kind=state&before=4", &evs)
-		want := hearth.EventQuery{Device: "hall", Topic: "home/hall", Kind: hearth.KindState, Before: 4, Limit: 100}
-		if lg.last != want {
-			t.Fatalf("query %+v, want %+v", lg.last, want)
+	t.Run("a huge limit is clamped", func(t *testing.T) {
+		var evs []eventOut
+		if code := get(t, url+"?limit=100000000", &evs); code != 200 || len(evs) != 10 {
+			t.Fatalf("%d, %d events", code, len(evs))
+		}
+		q, err := parseEventQuery(httpRequest(t, "/api/events?limit=100000000"))
+		if err != nil || q.Limit != maxEventsLimit {
+			t.Fatalf("limit %d, %v", q.Limit, err)
 		}
 	})
-	for _, bad := range []string{"limit=0", "limit=abc", "limit=100000", "before=-1", "kind=nonsense"} {
+	for _, bad := range []string{"limit=0", "limit=abc", "limit=-5", "before=-1", "before=x", "kind=nonsense"} {
 		t.Run("bad parameter "+bad+" is a 400 naming it", func(t *testing.T) {
 			var e errorBody
-			code := get(t, srv.URL+"/api/events?"+bad, &e)
+			code := get(t, url+"?"+bad, &e)
 			name := strings.SplitN(bad, "=", 2)[0]
 			if code != 400 || !strings.Contains(e.Error, name) {
 				t.Fatalf("%d %+v", code, e)
@@ -123,18 +245,84 @@ func TestEventsAPI(t *testing.T) {
 	}
 }
 
+func httpRequest(t testing.TB, target string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest("GET", "http://hub"+target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestUnknownEndpointIsJSON404(t *testing.T) {
-	srv, _ := newTestServer(t)
+	s := newStack(t, stackOptions{noStore: true})
 	var e errorBody
-	if code := get(t, srv.URL+"/api/nothing", &e); code != 404 || e.Error == "" {
+	if code := get(t, s.http.URL+"/api/nothing", &e); code != 404 || e.Error == "" {
 		t.Fatalf("%d %+v", code, e)
 	}
 }
 
 func TestHealthz(t *testing.T) {
-	srv, _ := newTestServer(t)
+	s := newStack(t, stackOptions{})
+	s.publish(t, "home/x", `{"a":1}`)
+	s.durable(t)
 	var body map[string]any
-	if code := get(t, srv.URL+"/healthz", &body); code != 200 || body["status"] != "ok" {
+	if code := get(t, s.http.URL+"/healthz", &body); code != 200 || body["status"] != "ok" || body["next_seq"] != 3.0 || body["durable_seq"] != 2.0 {
 		t.Fatalf("%d %v", code, body)
 	}
+}
+
+func TestMissingPartsAre503(t *testing.T) {
+	srv := New(Options{Devices: devicesNone{}, Logger: testLogger(t)})
+	h := srv.Handler()
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/events", ""},
+		{"GET", "/api/events/1/causes", ""},
+		{"GET", "/api/events/stream", ""},
+		{"GET", "/api/automations", ""},
+		{"POST", "/api/automations/x/run", ""},
+	} {
+		t.Run(c.method+" "+c.path+" without its part is a 503", func(t *testing.T) {
+			rec := recorder(h, c.method, c.path, c.body)
+			if rec.Code != 503 || !strings.Contains(rec.Body.String(), "not available") {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
+// devicesNone is a read model with no devices.
+type devicesNone struct{}
+
+func (devicesNone) Device(string) (hearth.DeviceState, bool) { return hearth.DeviceState{}, false }
+func (devicesNone) Devices() []hearth.DeviceState            { return nil }
+
+// infoOf gives names and rooms as a devices file would.
+type infoOf map[string]hearth.DeviceInfo
+
+func (f infoOf) Info(id string) (hearth.DeviceInfo, bool) { i, ok := f[id]; return i, ok }
+
+func TestNamesFromTheDevicesFile(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.house(t)
+	s.web.opts.Info = infoOf{"hall_light": {ID: "hall_light", Name: "Hall lamp", Room: "Hall"}}
+	url := s.http.URL + "/api/devices/hall_light"
+
+	var d deviceJSON
+	if get(t, url, &d); d.Name != "Hall lamp" || d.Room != "Hall" {
+		t.Fatalf("from the file: %+v", d)
+	}
+	t.Run("a name set on the page wins", func(t *testing.T) {
+		if call(t, "PUT", url, `{"name":"Ceiling","room":"Entrance"}`, &d); d.Name != "Ceiling" || d.Room != "Entrance" {
+			t.Fatalf("%+v", d)
+		}
+		if get(t, url, &d); d.Name != "Ceiling" {
+			t.Fatalf("%+v", d)
+		}
+	})
+	t.Run("clearing it on the page shows the file's again", func(t *testing.T) {
+		if call(t, "PUT", url, `{}`, &d); d.Name != "Hall lamp" || d.Room != "Hall" {
+			t.Fatalf("%+v", d)
+		}
+	})
 }

@@ -35,6 +35,7 @@ type App struct {
 	broker  *broker.Broker
 	web     *web.Server
 	house   *sim.House
+	counter *eventCounter
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -42,30 +43,23 @@ type App struct {
 	errs     []error
 	failed   chan struct{} // closed when a consumer stopped with an error
 	failOnce sync.Once
+
+	automationsPath string
+	stopWatch       context.CancelFunc
+	closeOnce       sync.Once
+	closeErr        error
 }
 
 // Start opens the log, restores the device read model, loads the
 // automations and starts the broker and the web server. A bad automations
 // file stops it here, before anything listens.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
-	a = &App{log: log, failed: make(chan struct{})}
+	a = &App{log: log, failed: make(chan struct{}), automationsPath: cfg.Automations}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
-
-	var set *automations.Set
-	switch {
-	case cfg.Automations != "":
-		if set, err = automations.Load(cfg.Automations); err != nil {
-			return a, fmt.Errorf("automations: %w", err)
-		}
-	case cfg.Demo:
-		if set, err = automations.LoadBytes(examples.DemoName, examples.Demo); err != nil {
-			return a, fmt.Errorf("demo automations: %w", err)
-		}
-	}
 
 	if a.store, err = store.Open(filepath.Join(cfg.DataDir, "hearth.db"), log); err != nil {
 		return a, err
@@ -82,6 +76,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	a.cancel = cancel
 	storeSub := a.bus.Subscribe("store", hearth.MustNotMiss)
 	a.goRun("store", func() error { return a.store.Run(runCtx, storeSub, a.bus) })
+	a.counter = &eventCounter{counts: map[hearth.Kind]uint64{}}
+	counterSub := a.bus.Subscribe("metrics", hearth.MustNotMiss)
+	a.goRun("metrics", func() error { return a.counter.run(runCtx, counterSub) })
 
 	if a.broker, err = broker.New(broker.Config{Addr: cfg.MQTTAddr, Logger: log}, a.bus); err != nil {
 		return a, err
@@ -92,22 +89,40 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		Clock:     automations.RealClock(),
 		Logger:    log,
 		BaseTopic: cfg.BaseTopic,
+		Persist:   a.store,
+		Events:    a.bus,
+		Log:       a.store,
+		Latitude:  cfg.Location.Latitude,
+		Longitude: cfg.Location.Longitude,
 	})
-	if set != nil {
-		a.engine.Replace(set)
+	if err = a.loadAutomations(cfg); err != nil {
+		return a, err
 	}
 	engineSub := a.bus.Subscribe("automations", hearth.MustNotMiss)
-	a.goRun("automations", func() error { return a.engine.Run(runCtx, engineSub) })
+	a.goRun("automations", func() error { return a.engine.Consume(runCtx, engineSub) })
+	if cfg.Automations != "" {
+		watchCtx, stopWatch := context.WithCancel(runCtx)
+		a.stopWatch = stopWatch
+		a.goRun("automations watcher", func() error { return a.watchAutomations(watchCtx, cfg.Automations) })
+	}
 
 	if err = a.broker.Start(); err != nil {
 		return a, err
 	}
 	a.web = web.New(web.Options{
-		Addr:     cfg.HTTPAddr,
-		Devices:  a.devices,
-		Log:      a.store,
-		Progress: a.bus,
-		Logger:   log,
+		Addr:        cfg.HTTPAddr,
+		Devices:     a.devices,
+		Log:         a.store,
+		History:     a.store,
+		Meta:        a.store,
+		Info:        a.devices,
+		Commander:   a.broker,
+		BaseTopic:   cfg.BaseTopic,
+		Stream:      a.bus,
+		Automations: a.engine,
+		Progress:    a.bus,
+		Metrics:     a.metricsHandler(),
+		Logger:      log,
 	})
 	if err = a.web.Start(); err != nil {
 		return a, err
@@ -125,6 +140,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	}
 	log.Info("hub started", "next_seq", next, "automations", cfg.Automations, "demo", cfg.Demo)
 	return a, nil
+}
+
+// loadAutomations loads the configured automations (or the demo's) into the
+// engine. Mistakes stop the hub from starting; doubts (a device not seen
+// yet) are logged as warnings.
+func (a *App) loadAutomations(cfg Config) error {
+	var set *automations.Set
+	var err error
+	switch {
+	case cfg.Automations != "":
+		set, err = a.engine.Load(cfg.Automations)
+	case cfg.Demo:
+		set, err = a.engine.LoadBytes(examples.DemoName, examples.Demo)
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("automations: %w", err)
+	}
+	for _, w := range set.Warnings() {
+		a.log.Warn("automations: " + w.String())
+	}
+	changes := a.engine.Replace(set)
+	a.log.Info("automations loaded", "count", set.Len(), "changes", changes.String())
+	return nil
 }
 
 // restore loads the persisted read model, applies the log past it, and
@@ -177,11 +217,20 @@ func (a *App) HTTPAddr() net.Addr { return a.web.Addr() }
 
 // Close stops the hub in the reverse order of Start: the simulated house,
 // the web server, the broker (no more events come in), the automations; then
-// the bus is closed so that the log drains, commits and closes.
+// the bus is closed so that the log drains, commits and closes. Calling it
+// again returns the first call's result.
 func (a *App) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *App) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var errs []error
+	if a.stopWatch != nil {
+		a.stopWatch()
+	}
 	if a.house != nil {
 		a.house.Close()
 	}

@@ -53,12 +53,16 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "start a simulated house and its example automations")
 	fs.StringVar(&c.BaseTopic, "base-topic", c.BaseTopic, "MQTT `topic` under which devices live")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hub [flags]\n       hub config [flags]    print the effective configuration\n\nHearth smart-home hub.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *showVersion {
+		return c, errVersion
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))

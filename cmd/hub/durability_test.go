@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,15 +22,43 @@ type hubProcess struct {
 	cmd      *exec.Cmd
 	mqttAddr string
 	httpAddr string
+	stderr   *lockedBuffer
+}
+
+// lockedBuffer collects a child's stderr while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startHubProcess runs the hub (this test binary, see TestMain) on dataDir
-// and waits until it says where it listens.
-func startHubProcess(t *testing.T, dataDir string) *hubProcess {
+// and waits until it says where it listens. Extra flags (no spaces inside
+// values) are added to the command line; the log level is info unless they
+// say otherwise.
+func startHubProcess(t *testing.T, dataDir string, flags ...string) *hubProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"=--mqtt 127.0.0.1:0 --http 127.0.0.1:0 --data "+dataDir+" --log-level warn")
-	cmd.Stderr = os.Stderr
+	args := append([]string{"--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data", dataDir}, flags...)
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, " "))
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hub process stderr:\n%s", stderr.String())
+		}
+	})
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +66,7 @@ func startHubProcess(t *testing.T, dataDir string) *hubProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start hub process: %v", err)
 	}
-	p := &hubProcess{cmd: cmd}
+	p := &hubProcess{cmd: cmd, stderr: stderr}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

@@ -22,11 +22,20 @@ func main() {
 // It returns the process exit code: 2 for a bad command line, 1 when the hub
 // could not start.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "config" {
-		return configCommand(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "config":
+			return configCommand(args[1:], stdout, stderr)
+		case "automations":
+			return automationsCommand(args[1:], stdout, stderr)
+		}
 	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errVersion) {
+		printVersion(stdout)
 		return 0
 	}
 	if err != nil {
@@ -37,6 +46,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the automations; it is caught from the start, so that
+	// one sent as soon as the hub says it listens does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	app, err := Start(ctx, cfg, log)
 	if err != nil {
@@ -49,12 +63,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(app.HTTPAddr()))
 	}
 	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-app.Failed():
-		log.Error("a part of the hub failed; shutting down")
-		code = 1
+wait:
+	for {
+		select {
+		case <-hup:
+			if err := app.Reload("SIGHUP"); err != nil {
+				log.Error("SIGHUP: automations not reloaded; the previous ones keep running", "err", err)
+			}
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break wait
+		case <-app.Failed():
+			log.Error("a part of the hub failed; shutting down")
+			code = 1
+			break wait
+		}
 	}
 	if err := app.Close(); err != nil {
 		fmt.Fprintln(stderr, "hub: shutdown:", err)
@@ -67,6 +90,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func configCommand(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errVersion) {
+		printVersion(stdout)
 		return 0
 	}
 	if err != nil {

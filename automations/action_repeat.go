@@ -1,0 +1,197 @@
+package automations
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// maxRepeat caps the rounds of a while or until repeat: a condition that
+// never changes must not spin forever.
+const maxRepeat = 10000
+
+// repeatAction runs its actions a number of times (count), while its
+// conditions hold (checked before each round) or until they hold (checked
+// after each round), at most maxRepeat rounds. repeat.index (from 1),
+// repeat.first and repeat.last (count only) tell the actions which round it
+// is. The branch of a resume path is the round, from 0, so a restart inside
+// the loop goes on with the right round.
+type repeatAction struct {
+	count   int
+	while   []condition
+	until   []condition
+	actions block
+	desc    string
+}
+
+func (l *loader) repeatAction(fs fieldList) action {
+	l.unknown(fs, "a repeat action", "repeat")
+	f, _ := fs.get("repeat")
+	rfs, ok := l.fields(f.value, "repeat")
+	if !ok {
+		return nil
+	}
+	l.unknown(rfs, "repeat", "count", "while", "until", "actions")
+	a := &repeatAction{}
+	kinds := 0
+	if cf, has := rfs.get("count"); has {
+		kinds++
+		n, good := l.integer(cf, "count", 1, maxRepeat)
+		a.count = n
+		ok = ok && good
+		a.desc = fmt.Sprintf("repeat %d times", n)
+	}
+	if wf, has := rfs.get("while"); has {
+		kinds++
+		a.while = l.conditions(wf.value, "while")
+		ok = ok && len(a.while) > 0
+		a.desc = "repeat while " + describeConditions(a.while)
+	}
+	if uf, has := rfs.get("until"); has {
+		kinds++
+		a.until = l.conditions(uf.value, "until")
+		ok = ok && len(a.until) > 0
+		a.desc = "repeat until " + describeConditions(a.until)
+	}
+	if kinds != 1 {
+		l.errorf(f.value, "repeat needs exactly one of count, while or until")
+		ok = false
+	}
+	if af, has := rfs.get("actions"); has {
+		var good bool
+		a.actions, good = l.actionList(af, "actions")
+		ok = ok && good
+	} else {
+		l.errorf(f.value, "repeat needs actions")
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	return a
+}
+
+func (a *repeatAction) describe() string { return a.desc }
+
+func (a *repeatAction) do(ctx context.Context, t *task) error { return a.from(ctx, t, 0, nil) }
+
+func (a *repeatAction) resumeInto(ctx context.Context, t *task, branch int, rest []int) error {
+	if branch < 0 || branch >= maxRepeat {
+		return errResume
+	}
+	return a.from(ctx, t, branch, rest)
+}
+
+// from runs rounds from round (0-based), the first of them from resume.
+func (a *repeatAction) from(ctx context.Context, t *task, round int, resume []int) error {
+	outer := t.repeat
+	defer func() { t.repeat = outer }()
+	for ; round < maxRepeat; round++ {
+		if a.count > 0 && round >= a.count {
+			return nil
+		}
+		t.repeat = repeatVars{Index: round + 1, First: round == 0, Last: a.count > 0 && round == a.count-1}
+		if a.while != nil && resume == nil {
+			held, err := t.check(a.desc, a.while)
+			if err != nil || !held {
+				return err
+			}
+		}
+		if err := t.child(ctx, a.actions, round, resume); err != nil {
+			return err
+		}
+		resume = nil
+		if a.until != nil {
+			held, err := t.check(a.desc, a.until)
+			if err != nil || held {
+				return err
+			}
+		}
+	}
+	t.step("action", a.desc, "stopped", nil, 0, fmt.Sprintf("stopped after %d rounds (the most a repeat may run)", maxRepeat))
+	return nil
+}
+
+// parallelAction runs its branches side by side and goes on when all have
+// ended. A branch that fails or stops ends alone; the others go on, and the
+// first error ends the run after them. Timers inside a branch are not
+// stored: after a restart a run does not resume inside a parallel.
+type parallelAction struct {
+	branches []block
+}
+
+func (l *loader) parallelAction(fs fieldList) action {
+	l.unknown(fs, "a parallel action", "parallel")
+	f, _ := fs.get("parallel")
+	items, ok := l.list(f, "parallel")
+	if ok && len(items) < 2 {
+		l.errorf(f.value, "parallel needs at least two branches (each an action, or a list of actions)")
+		ok = false
+	}
+	a := &parallelAction{}
+	for _, it := range items {
+		it = l.resolve(it)
+		switch x := it.(type) {
+		case *ast.SequenceNode:
+			b := l.actions(x.Values)
+			if len(b) != len(x.Values) {
+				ok = false
+			}
+			a.branches = append(a.branches, b)
+		case nil:
+			ok = false
+		default:
+			act := l.action(x)
+			if act == nil {
+				ok = false
+				continue
+			}
+			a.branches = append(a.branches, block{act})
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return a
+}
+
+func (a *parallelAction) describe() string {
+	return fmt.Sprintf("parallel (%d branches)", len(a.branches))
+}
+
+func (a *parallelAction) do(ctx context.Context, t *task) error {
+	r := t.r
+	errs := make([]error, len(a.branches))
+	var wg sync.WaitGroup
+	var left atomic.Int32
+	left.Store(int32(len(a.branches)))
+	// The branches run on goroutines of their own and count as busy until
+	// each ends; this task waits for the last of them, which opens its gate.
+	done := r.eng.newGate()
+	r.eng.idle.add(len(a.branches))
+	for i, b := range a.branches {
+		bt := &task{r: r, durable: false, repeat: t.repeat, path: append(slices.Clone(t.path), i)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.run(ctx, bt, nil)
+			if left.Add(-1) == 0 {
+				done.open()
+			}
+			r.eng.idle.add(-1)
+		}()
+	}
+	r.eng.idle.add(-1)
+	<-done.ch // not cancellable: the branches end on the same context
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

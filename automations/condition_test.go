@@ -1,0 +1,109 @@
+package automations
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestConditionFormsDecideWhetherARunStarts(t *testing.T) {
+	cases := []struct {
+		name       string
+		conditions string
+		fires      bool
+	}{
+		{"an expression that holds", `["states.lux.illuminance < 30"]`, true},
+		{"an expression that does not", `["states.lux.illuminance > 30"]`, false},
+		{"every item of the list must hold", `["states.lux.illuminance < 30", "trigger.state.occupancy == false"]`, false},
+		{"an or block holds when one item does", `[{or: ["states.lux.illuminance > 30", "trigger.device == 'motion'"]}]`, true},
+		{"a not block holds when none does", `[{not: ["states.lux.illuminance > 30", "trigger.kind == 'mqtt'"]}]`, true},
+		{"a not block fails when one does", `[{not: ["trigger.kind == 'device'"]}]`, false},
+		{"blocks nest", `[{and: [{or: ["false", "true"]}, {not: "false"}]}]`, true},
+		{"since tells how long ago a device changed", `['since("lux") > duration("9m") && since("lux") < duration("11m")']`, true},
+		{"since of a device never seen is very long", `['since("attic") > duration("1000h")']`, true},
+		{"a window within the day (20:10 is after 20:00 and before 21:00)", `[{after: "20:00", before: "21:00"}]`, true},
+		{"a window outside it", `[{after: "06:00", before: "20:00"}]`, false},
+		{"a window across midnight", `[{after: "19:00", before: "06:00"}]`, true},
+		{"weekdays (25 November 2025 is a Tuesday)", `[{weekdays: [tue, wed]}]`, true},
+		{"other weekdays", `[{weekdays: [saturday, sunday], after: "20:00"}]`, false},
+		{"the between helper", `['between("20:05", "20:15") && !between("08:00", "09:00")']`, true},
+		{"at compares with a time of day today", `["now > at('20:09') && now < at('20:11')"]`, true},
+		{"this names the automation", `["this.id == 'c' && this.description == 'test'"]`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, `
+- id: c
+  description: test
+  triggers: [{device: motion, when: "occupancy == true"}]
+  conditions: `+tc.conditions+`
+  actions: [{publish: ran, payload: x}]
+`, nil)
+			l.state("lux", `{"illuminance":12}`)
+			l.advance(10 * time.Minute)
+			l.state("motion", `{"occupancy":true}`)
+			if got := len(l.commands()) == 1; got != tc.fires {
+				t.Errorf("fired %v, want %v; near misses %+v", got, tc.fires, l.e.stats["c"].nearMisses())
+			}
+		})
+	}
+}
+
+func TestANearMissRecordsWhatWasFalseAndTheValuesItSaw(t *testing.T) {
+	l := liveStart(t, `
+- id: dark
+  mode: single
+  triggers: [{device: motion, when: "occupancy == true"}]
+  conditions: ["states.lux.illuminance < 30"]
+  actions: [{delay: 1m}]
+`, nil)
+	l.state("lux", `{"illuminance":80}`)
+	l.state("motion", `{"occupancy":false}`) // the when is false
+	l.state("motion", `{"occupancy":true}`)  // the condition is false
+	l.state("lux", `{"illuminance":10}`)     //
+	l.state("motion", `{"occupancy":false}`) //
+	l.state("motion", `{"occupancy":true}`)  // runs
+	l.state("motion", `{"occupancy":false}`) //
+	l.state("motion", `{"occupancy":true}`)  // dropped: single, running
+	misses, err := l.e.NearMisses(context.Background(), "dark")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range misses {
+		got = append(got, m.Reason+": "+m.Text)
+	}
+	want(t, "near misses, newest first", got, []string{
+		"dropped: trigger dropped: mode single and run dark#1 is going",
+		"when: occupancy == true", // twice in a row: counted once, with Repeats
+		"condition: states.lux.illuminance < 30",
+		"when: occupancy == true",
+	})
+	if misses[1].Repeats != 1 {
+		t.Errorf("the repeated miss: %+v", misses[1])
+	}
+	if v := misses[2].Values["states.lux.illuminance"]; v != 80.0 {
+		t.Errorf("the condition's near miss saw %v, want 80 (values %v)", v, misses[2].Values)
+	}
+	if v := misses[3].Values["occupancy"]; v != false {
+		t.Errorf("the when's near miss saw occupancy %v, want false", v)
+	}
+	info, _ := l.e.Get(context.Background(), "dark")
+	if len(info.NearMisses) != 4 || info.NearMisses[0].Seq == 0 || info.NearMisses[0].Trigger != "device motion when occupancy == true" {
+		t.Errorf("Get shows near misses %+v", info.NearMisses)
+	}
+}
+
+func TestANearMissTableKeepsTheNewest(t *testing.T) {
+	l := liveStart(t, "- {id: n, triggers: [{mqtt: x, when: 'payload == 1'}], actions: [{publish: y, payload: z}]}\n", nil)
+	for i := range nearMissesKept + 5 {
+		l.message("x", fmt.Sprint(i+2))
+	}
+	l.message("x", "2")
+	l.message("x", "2")
+	m := l.e.stats["n"].nearMisses()
+	if len(m) != nearMissesKept || m[0].Repeats != 1 || m[0].Values["payload"] != 2.0 || m[1].Values["payload"] != float64(nearMissesKept+6) {
+		t.Errorf("kept %d near misses, want %d, the newest repeated once: %+v", len(m), nearMissesKept, m[:2])
+	}
+}

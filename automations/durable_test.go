@@ -1,0 +1,191 @@
+package automations
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+const lightOnMotion = `
+- id: light
+  mode: restart
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - set: hall_light
+      state: {state: "ON"}
+    - delay: 5m
+    - set: hall_light
+      state: {state: "OFF"}
+`
+
+// restart closes l's engine and starts another on the same clock, store
+// and log with content, as the hub does across a restart.
+func restart(t *testing.T, l *live, content string) *live {
+	t.Helper()
+	l.close()
+	l2 := liveOn(t, l.clock, l.persist, l.log, content, nil)
+	if err := l2.e.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l2.settle()
+	return l2
+}
+
+func TestARestartInTheMiddleOfADelayStillSendsTheCommandOnTime(t *testing.T) {
+	l := liveStart(t, lightOnMotion, nil)
+	l.state("motion", `{"occupancy":true}`)
+	l.advance(2 * time.Minute)
+	want(t, "stored timers while the delay runs", l.timerIDs(), []string{"light#1/1"})
+
+	l2 := restart(t, l, lightOnMotion)
+	l2.advance(2*time.Minute + 59*time.Second)
+	want(t, "commands a second before the delay ends", l2.commands(), []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`})
+	l2.advance(time.Second)
+	want(t, "commands", l2.commands(), []string{
+		`20:00:00 home/hall_light/set {"state":"ON"} light#1`,
+		`20:05:00 home/hall_light/set {"state":"OFF"} light#1`,
+	})
+	want(t, "stored timers once the delay is over", l2.timerIDs(), nil)
+
+	trs := l2.traces("light")
+	if len(trs) != 2 || trs[0].Outcome != "done" || trs[1].Outcome != "interrupted" || trs[0].Run != "light#1" {
+		t.Fatalf("traces: %+v", trs)
+	}
+	// Run numbers go on from the log.
+	l2.state("motion", `{"occupancy":false}`)
+	l2.state("motion", `{"occupancy":true}`)
+	if trs := l2.traces("light"); trs[0].Run != "light#2" {
+		t.Errorf("the next run after the restart is %s, want light#2", trs[0].Run)
+	}
+}
+
+func TestADelayThatCameDueWhileTheHubWasDownFiresAtStartOrIsSkipped(t *testing.T) {
+	for _, tc := range []struct {
+		missed string
+		want   []string
+	}{
+		{"", []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`, `21:00:00 home/hall_light/set {"state":"OFF"} light#1`}},
+		{"\n  missed: fire", []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`, `21:00:00 home/hall_light/set {"state":"OFF"} light#1`}},
+		{"\n  missed: skip", []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`}},
+	} {
+		t.Run("missed"+tc.missed, func(t *testing.T) {
+			content := "\n- id: light" + tc.missed + lightOnMotion[len("\n- id: light"):]
+			l := liveStart(t, content, nil)
+			l.state("motion", `{"occupancy":true}`)
+			l.close()
+			l.clock.moveTo(l.clock.Now().Add(time.Hour)) // the hub is down for an hour
+			l2 := restart(t, l, content)
+			l2.advance(time.Hour)
+			want(t, "commands", l2.commands(), tc.want)
+			want(t, "stored timers", l2.timerIDs(), nil)
+		})
+	}
+}
+
+func TestARunResumesInsideNestedActions(t *testing.T) {
+	const content = `
+- id: nested
+  triggers: [{mqtt: go}]
+  actions:
+    - publish: out
+      payload: start
+    - if: "true"
+      then:
+        - choose:
+            - conditions: "false"
+              actions: [{publish: out, payload: wrong}]
+          default:
+            - repeat:
+                count: 3
+                actions:
+                  - publish: out
+                    payload: "round {{ repeat.index }}"
+                  - delay: 10m
+    - publish: out
+      payload: "end {{ trigger.topic }}"
+`
+	l := liveStart(t, content, nil)
+	l.message("go", "")
+	l.advance(15 * time.Minute) // in round 2's delay
+	want(t, "stored timers", l.timerIDs(), []string{"nested#1/1.0.0.1.0.1.1"})
+	l2 := restart(t, l, content)
+	l2.advance(time.Hour)
+	want(t, "commands", l2.commands(), []string{
+		"20:00:00 out start nested#1", "20:00:00 out round 1 nested#1", "20:10:00 out round 2 nested#1",
+		"20:20:00 out round 3 nested#1", "20:30:00 out end go nested#1",
+	})
+}
+
+func TestARestartDropsATimerOfAChangedAutomation(t *testing.T) {
+	l := liveStart(t, lightOnMotion, nil)
+	l.state("motion", `{"occupancy":true}`)
+	changed := lightOnMotion + "    - publish: extra\n      payload: x\n"
+	l2 := restart(t, l, changed)
+	l2.advance(time.Hour)
+	want(t, "commands", l2.commands(), []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`})
+	want(t, "stored timers", l2.timerIDs(), nil)
+}
+
+func TestAForWindowIsReconciledAfterARestart(t *testing.T) {
+	const content = `
+- id: open
+  triggers: [{device: door, when: "contact == false", for: 10m}]
+  actions: [{publish: notify, payload: "open"}]
+`
+	cases := []struct {
+		name string
+		down time.Duration // how long the hub is down
+		door string        // the door's state while it is down ("" unchanged)
+		want []string
+	}{
+		{"a window still holding is re-armed for the rest of it", 3 * time.Minute, "", []string{"20:10:00 notify open open#1"}},
+		{"a window that ended while the hub was down fires at start", 30 * time.Minute, "", []string{"20:30:00 notify open open#1"}},
+		{"a window whose condition stopped holding is dropped", 3 * time.Minute, `{"contact":true}`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, content, nil)
+			l.state("door", `{"contact":false}`)
+			want(t, "stored timers", l.timerIDs(), []string{"open/for/0"})
+			if tc.door != "" {
+				l.state("door", tc.door) // (the window is forgotten here already)
+			}
+			l.close()
+			l.clock.moveTo(l.clock.Now().Add(tc.down))
+			seed := l.log.all()
+			l2 := liveOn(t, l.clock, l.persist, l.log, content, func(o *Options) { o.Devices = devicesFromLog(seed) })
+			if err := l2.e.Resume(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			l2.advance(time.Hour)
+			want(t, "commands", l2.commands(), tc.want)
+			want(t, "stored timers", l2.timerIDs(), nil)
+		})
+	}
+}
+
+func TestDisablingIsRememberedAcrossARestart(t *testing.T) {
+	l := liveStart(t, lightOnMotion, nil)
+	l.state("motion", `{"occupancy":true}`)
+	if err := l.e.Disable(context.Background(), "light"); err != nil {
+		t.Fatal(err)
+	}
+	l.settle()
+	want(t, "stored timers once disabled", l.timerIDs(), nil)
+	l2 := restart(t, l, lightOnMotion)
+	l2.state("motion", `{"occupancy":false}`)
+	l2.state("motion", `{"occupancy":true}`)
+	want(t, "commands", l2.commands(), []string{`20:00:00 home/hall_light/set {"state":"ON"} light#1`})
+	info, _ := l2.e.Get(context.Background(), "light")
+	if info.Enabled || info.NearMisses[0].Reason != "disabled" {
+		t.Errorf("after the restart: enabled %v, near misses %+v", info.Enabled, info.NearMisses)
+	}
+	if err := l2.e.Enable(context.Background(), "light"); err != nil {
+		t.Fatal(err)
+	}
+	l2.state("motion", `{"occupancy":false}`)
+	l2.state("motion", `{"occupancy":true}`)
+	if n := len(l2.commands()); n != 2 {
+		t.Errorf("after enabling: %q", l2.commands())
+	}
+}

@@ -1,0 +1,146 @@
+package automations
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAReloadKeepsUnchangedAutomationsRunningAndCancelsChangedOnes(t *testing.T) {
+	const keep = `
+- id: keep    # its delay and window survive the reload
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - publish: keep
+      payload: "on"
+    - delay: 5m
+    - publish: keep
+      payload: "off"
+- id: window
+  triggers: [{device: door, when: "contact == false", for: 10m}]
+  actions: [{publish: window, payload: fired}]
+`
+	const change = `
+- id: change
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - delay: 5m
+    - publish: change
+      payload: "old"
+- id: gone
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - delay: 5m
+    - publish: gone
+      payload: "old"
+`
+	dir := t.TempDir()
+	path := writeFile(t, dir, "automations.yaml", keep+change)
+	l := liveStart(t, "", nil)
+	if _, err := l.e.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	l.state("door", `{"contact":false}`)
+	l.state("motion", `{"occupancy":true}`)
+	l.advance(2 * time.Minute)
+
+	// The same automations with other comments and layout, one changed,
+	// one removed, one added.
+	edited := strings.ReplaceAll(keep, "# its delay and window survive the reload", "# reformatted") + `
+- id: change
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - delay: 5m
+    - publish: change
+      payload: "new"
+- id: added
+  triggers: [{device: motion}]
+  actions: [{publish: added, payload: x}]
+`
+	writeFile(t, dir, "automations.yaml", edited)
+	ch, err := l.e.Reload(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.String() != "added added; changed change; removed gone" || strings.Join(ch.Unchanged, ",") != "keep,window" {
+		t.Errorf("changes: %s; unchanged %v", ch, ch.Unchanged)
+	}
+	l.advance(20 * time.Minute)
+	want(t, "commands", l.commands(), []string{"20:00:00 keep on keep#1", "20:05:00 keep off keep#1", "20:10:00 window fired window#1"})
+	trs := l.traces("change")
+	if len(trs) != 1 || trs[0].Outcome != "cancelled" || trs[0].Error != "changed by a reload" {
+		t.Errorf("the changed automation's run: %+v", trs)
+	}
+}
+
+func TestAReloadWithAnErrorKeepsTheOldSet(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "a.yaml", lightOnMotion)
+	l := liveStart(t, "", nil)
+	if _, err := l.e.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	l.state("motion", `{"occupancy":true}`)
+	writeFile(t, dir, "a.yaml", lightOnMotion+"- id: broken\n  triggers: [{device: x, when: 'a >'}]\n  actions: [{delay: soon}]\n")
+	_, err := l.e.Reload(path)
+	var le *LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 2 {
+		t.Fatalf("reload of a bad file: %v", err)
+	}
+	list, _ := l.e.List(context.Background())
+	if len(list.Automations) != 1 || list.Automations[0].ID != "light" || len(list.Problems) != 2 ||
+		list.Problems[0].Automation != "broken" || list.Problems[0].File != filepath.Join(dir, "a.yaml") || list.Problems[0].Line != 12 {
+		t.Errorf("list after a bad reload: %+v", list)
+	}
+	l.advance(5 * time.Minute)
+	want(t, "commands: the old set kept running, its delay too", l.commands(), []string{
+		`20:00:00 home/hall_light/set {"state":"ON"} light#1`, `20:05:00 home/hall_light/set {"state":"OFF"} light#1`,
+	})
+	writeFile(t, dir, "a.yaml", lightOnMotion)
+	if _, err := l.e.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := l.e.List(context.Background()); len(list.Problems) != 0 {
+		t.Errorf("problems after a good reload: %+v", list.Problems)
+	}
+}
+
+func TestLoadWarnsOfDevicesNotSeenYet(t *testing.T) {
+	l := liveStart(t, "", func(o *Options) {
+		o.Devices = devices{"hall_motion": {ID: "hall_motion"}, "hall_light": {ID: "hall_light"}}
+	})
+	l.state("lux", `{"illuminance":3}`) // seen by the engine
+	set, err := l.e.LoadBytes("a.yaml", []byte(`
+- scene: s
+  states: {hall_lite: {state: "ON"}}
+- id: typos
+  triggers: [{device: hall_motoin}]
+  conditions: ['states.lux.illuminance < 3 && states.hal_lux.illuminance < 3 && since("hall_montion") > duration("1m")']
+  actions:
+    - set: hall_light
+      state: {state: "ON"}
+    - set: hall_lihgt
+      state: {state: "ON"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range set.Warnings() {
+		got = append(got, w.String())
+	}
+	want(t, "warnings", got, []string{
+		`a.yaml:3:12: automation scene s: device "hall_lite" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
+		`a.yaml:5:23: automation typos: device "hall_motoin" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
+		`a.yaml:6:16: automation typos: device "hall_montion" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
+		`a.yaml:6:16: automation typos: device "hal_lux" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
+		`a.yaml:10:12: automation typos: device "hall_lihgt" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
+	})
+	l.e.Replace(set)
+	if list, _ := l.e.List(context.Background()); len(list.Warnings) != 5 {
+		t.Errorf("List shows %d warnings, want 5", len(list.Warnings))
+	}
+}

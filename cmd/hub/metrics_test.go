@@ -1,0 +1,80 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
+	app, _ := startHub(t, buttonAutomation("100"))
+	addr := app.MQTTAddr().String()
+	lamp := connect(t, addr, "lamp")
+	commands := subscribe(t, lamp, "home/lamp/set")
+	button := connect(t, addr, "button")
+	publish(t, button, "home/button", 1, `{"action":"single"}`)
+	receive(t, commands)
+
+	var families map[string]*dto.MetricFamily
+	value := func(name string, labels map[string]string) (float64, bool) {
+		f, ok := families[name]
+		if !ok {
+			return 0, false
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			case m.Summary != nil:
+				return float64(m.GetSummary().GetSampleCount()), true
+			}
+		}
+		return 0, false
+	}
+	eventually(t, "the run counted in /metrics", func() bool {
+		resp, err := http.Get("http://" + app.HTTPAddr().String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		families, err = p.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatalf("/metrics does not parse: %v", err)
+		}
+		runs, _ := value("hearth_automation_runs_total", map[string]string{"outcome": "done"})
+		return runs == 1
+	})
+	checks := []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"hearth_events_total", map[string]string{"kind": "message"}, 1},
+		{"hearth_events_total", map[string]string{"kind": "command"}, 1},
+		{"hearth_mqtt_clients_connected", nil, 2},
+		{"hearth_log_bytes", map[string]string{"file": "db"}, 1},
+		{"hearth_log_durable_seq", nil, 1},
+		{"hearth_automations", nil, 1},
+		{"hearth_automation_latency_seconds", map[string]string{"automation": "button_light"}, 1},
+		{"hearth_bus_lag_events", map[string]string{"subscriber": "store"}, 0},
+		{"go_goroutines", nil, 1},
+	}
+	for _, c := range checks {
+		v, ok := value(c.name, c.labels)
+		if !ok || v < c.min {
+			t.Errorf("%s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package devices
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"hearth"
+)
+
+// ErrBadCommand is wrapped by every error CommandFor returns: the command
+// does not fit the device (not a JSON object, an attribute the device does
+// not take, a value it cannot carry). It is the caller's mistake, never the
+// hub's: the HTTP API answers it with 400.
+var ErrBadCommand = errors.New("bad command")
+
+func badCommand(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadCommand}, args...)...)
+}
+
+// hubCommand is a command in the hub's shape, the same whatever the device:
+// a JSON object of attributes to set ({"state":"ON","brightness":200}).
+// Brightness runs from 0 to 254 and color_temp is in mireds, as Zigbee2MQTT
+// has them; adapters scale to what their devices take.
+type hubCommand struct {
+	raw   []byte         // the object as given
+	attrs map[string]any // decoded, numbers as float64
+	keys  []string       // the attributes, sorted
+}
+
+func parseHubCommand(payload []byte) (hubCommand, error) {
+	var attrs map[string]any
+	if !bytes.HasPrefix(bytes.TrimLeft(payload, " \t\r\n"), []byte("{")) {
+		return hubCommand{}, badCommand(`a command is a JSON object such as {"state":"ON"}, got %.40q`, payload)
+	}
+	if err := json.Unmarshal(payload, &attrs); err != nil {
+		return hubCommand{}, badCommand("a command is a JSON object: %v", err)
+	}
+	if len(attrs) == 0 {
+		return hubCommand{}, badCommand(`a command needs at least one attribute, such as {"state":"ON"}`)
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return hubCommand{raw: payload, attrs: attrs, keys: keys}, nil
+}
+
+// CommandFor translates a hub command for device id, a JSON object such as
+// {"state":"ON","brightness":200}, into the messages the device's adapter
+// expects: the same object to <base>/<id>/set for a native device (and for
+// an id not known yet), to <z2m base>/<friendly name>/set for Zigbee2MQTT,
+// cmnd/<topic>/POWER and cmnd/<topic>/Dimmer for Tasmota, the entities'
+// command topics and templates for Home Assistant discovery, and the
+// mapping of the devices file. The commands come back without a Cause; the
+// caller sets it and publishes them in order through a hearth.Commander.
+// Every error wraps ErrBadCommand.
+func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, error) {
+	if id == "" || len(id) > maxIDLen || strings.ContainsAny(id, "/+# \t\r\n") {
+		return nil, badCommand("device id %q is not valid: one topic level, no wildcards or spaces", id)
+	}
+	c, err := parseHubCommand(payload)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var ctl controller
+	if m := r.meta[id]; m != nil {
+		ctl = m.ctl
+	}
+	if ctl == nil {
+		return []hearth.Command{{Device: id, Topic: r.SetTopic(id), Payload: payload}}, nil
+	}
+	var st map[string]any
+	if d := r.devices[id]; d != nil {
+		st = d.st.State
+	}
+	cmds, err := ctl.command(id, c, st)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	return cmds, nil
+}
+
+// onOff reads the value of a state attribute in a command: "ON", "OFF" or
+// "TOGGLE" in any case, or true/false. It returns the upper-case word.
+func onOff(attr string, v any) (string, error) {
+	switch v := v.(type) {
+	case bool:
+		if v {
+			return "ON", nil
+		}
+		return "OFF", nil
+	case string:
+		switch s := strings.ToUpper(strings.TrimSpace(v)); s {
+		case "ON", "OFF", "TOGGLE":
+			return s, nil
+		}
+	}
+	return "", badCommand(`%s must be "ON", "OFF" or "TOGGLE", got %s`, attr, jsonText(v))
+}
+
+// number reads a numeric command value: a JSON number, or a string holding one.
+func number(attr string, v any) (float64, error) {
+	switch v := v.(type) {
+	case float64:
+		return v, nil
+	case string:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f, nil
+		}
+	}
+	return 0, badCommand("%s must be a number, got %s", attr, jsonText(v))
+}
+
+// scale maps v from [0, from] onto [0, to], rounded and clamped.
+func scale(v, from, to float64) float64 {
+	if from <= 0 {
+		return 0
+	}
+	return math.Round(min(max(v, 0), from) * to / from)
+}
+
+// valueText writes a value as plain text: a string as it is, a number in
+// its shortest form ("200", "21.5"), true/false; anything else as JSON.
+func valueText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return formatNumber(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return ""
+	}
+	return jsonText(v)
+}
+
+// formatNumber writes a number without an exponent or a trailing ".0"
+// when it is whole and not huge.
+func formatNumber(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// jsonText writes v as JSON for messages; what cannot be written says so.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
+}

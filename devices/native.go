@@ -1,0 +1,32 @@
+package devices
+
+import "hearth"
+
+// native reads the hub's own convention, the shape of Zigbee2MQTT's:
+// <base>/<id> state, <base>/<id>/availability, <base>/<id>/set commands. A
+// native device has no controller: CommandFor publishes the hub command to
+// <base>/<id>/set as it is.
+type native struct {
+	base string
+}
+
+func (n *native) name() string    { return adapterNative }
+func (n *native) bases() []string { return []string{n.base} }
+
+func (n *native) apply(r *Registry, e *hearth.Event, _, rest string, emit func(hearth.Event)) bool {
+	id, kind := parseRest(rest)
+	if kind == topicNone {
+		return false
+	}
+	e.Device = id
+	if e.Kind != hearth.KindMessage {
+		return true // a command is what someone asked for, not what the device is
+	}
+	switch kind {
+	case topicState:
+		r.foldPayloadLocked(e, id, emit)
+	case topicAvailability:
+		r.foldAvailabilityPayloadLocked(e, id, emit)
+	}
+	return true
+}

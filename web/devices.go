@@ -1,0 +1,176 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"hearth"
+)
+
+// maxMetaLen bounds a device's name and room, in characters.
+const maxMetaLen = 64
+
+// deviceJSON is a device as the API shows it: its state as the read model
+// holds it, with the name and room people gave it.
+type deviceJSON struct {
+	hearth.DeviceState
+	Name string `json:"name"`
+	Room string `json:"room"`
+}
+
+// withDevice checks the {id} of the path, so that every handler of a device
+// answers a malformed id the same way.
+func (s *Server) withDevice(h func(w http.ResponseWriter, r *http.Request, id string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !deviceID.MatchString(id) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("device id %q is not valid: one topic level, no wildcards or spaces", id))
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+// meta returns the names and rooms, or none when they cannot be read: the
+// page still works without them, so the error is logged, not returned.
+func (s *Server) meta(r *http.Request) map[string]hearth.DeviceMeta {
+	if s.opts.Meta == nil {
+		return nil
+	}
+	m, err := s.opts.Meta.DeviceMeta(r.Context())
+	if err != nil {
+		s.log.Error("read device names", "err", err)
+		return nil
+	}
+	return m
+}
+
+// withMeta joins a device's state with its name and room: those set on the
+// page, else those of the devices file or discovery.
+func (s *Server) withMeta(d hearth.DeviceState, meta map[string]hearth.DeviceMeta) deviceJSON {
+	m := meta[d.ID]
+	if m == (hearth.DeviceMeta{}) && s.opts.Info != nil {
+		if info, ok := s.opts.Info.Info(d.ID); ok {
+			m = hearth.DeviceMeta{Name: info.Name, Room: info.Room}
+		}
+	}
+	return deviceJSON{DeviceState: d, Name: m.Name, Room: m.Room}
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+	devices := s.opts.Devices.Devices()
+	meta := s.meta(r)
+	out := make([]deviceJSON, len(devices))
+	for i, d := range devices {
+		out[i] = s.withMeta(d, meta)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// device returns a known device with its name and room, or answers 404.
+func (s *Server) device(w http.ResponseWriter, r *http.Request, id string) (deviceJSON, bool) {
+	d, ok := s.opts.Devices.Device(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no device %q", id))
+		return deviceJSON{}, false
+	}
+	return s.withMeta(d, s.meta(r)), true
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, id string) {
+	if d, ok := s.device(w, r, id); ok {
+		writeJSON(w, http.StatusOK, d)
+	}
+}
+
+// putDevice sets a device's name and room: {"name": "...", "room": "..."};
+// a field left out is set empty. Both empty forget what the page set, and
+// the devices file's name and room show again.
+func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, id string) {
+	if s.opts.Meta == nil {
+		unavailable(w, "storing device names")
+		return
+	}
+	d, ok := s.device(w, r, id)
+	if !ok {
+		return
+	}
+	var m hearth.DeviceMeta
+	if err := readJSON(w, r, &m); err != nil {
+		writeError(w, bodyStatus(err), err.Error())
+		return
+	}
+	m.Name, m.Room = strings.TrimSpace(m.Name), strings.TrimSpace(m.Room)
+	for _, f := range []struct{ name, v string }{{"name", m.Name}, {"room", m.Room}} {
+		if err := checkLabel(f.v); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", f.name, err))
+			return
+		}
+	}
+	if err := s.opts.Meta.SetDeviceMeta(r.Context(), id, m); err != nil {
+		s.log.Error("store device name", "device", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "could not store the name and room")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.withMeta(d.DeviceState, map[string]hearth.DeviceMeta{id: m}))
+}
+
+// checkLabel accepts a name or room people can read: short, printable.
+func checkLabel(s string) error {
+	if n := utf8.RuneCountInString(s); n > maxMetaLen {
+		return fmt.Errorf("%d characters, at most %d", n, maxMetaLen)
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return fmt.Errorf("character %U is not printable", c)
+		}
+	}
+	return nil
+}
+
+// setDevice sends a command to a device: the body, a JSON object such as
+// {"state":"ON","brightness":200}, is published to <base>/<id>/set through
+// the Commander, which logs it with the cause "web" first. It answers 202
+// with the command's event: the device's new state arrives later, as a
+// state event on the stream.
+func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
+	if s.opts.Commander == nil {
+		unavailable(w, "sending commands")
+		return
+	}
+	if _, ok := s.device(w, r, id); !ok {
+		return
+	}
+	var attrs map[string]json.RawMessage
+	if err := readJSON(w, r, &attrs); err != nil {
+		writeError(w, bodyStatus(err), err.Error())
+		return
+	}
+	if len(attrs) == 0 {
+		writeError(w, http.StatusBadRequest, `the body must be a JSON object with at least one attribute, such as {"state":"ON"}`)
+		return
+	}
+	// Re-encoded, compact with sorted keys: the device gets a clean payload
+	// and the log a canonical one.
+	payload, err := json.Marshal(attrs)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("the body cannot be encoded: %v", err))
+		return
+	}
+	ev, err := s.opts.Commander.Command(r.Context(), hearth.Command{
+		Device:  id,
+		Topic:   s.opts.BaseTopic + "/" + id + "/set",
+		Payload: payload,
+		Cause:   hearth.Cause{Source: "web"},
+	})
+	if err != nil {
+		s.log.Error("command", "device", id, "err", err)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("the command to %q was not sent: %v", id, err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ev)
+}

@@ -1,0 +1,81 @@
+// A light's switch and brightness slider, shared by the home page's cards
+// and the device page. A command goes to the hub; the control shows the new
+// state only when the light reports it (a state event on the stream), and
+// shows "pending" meanwhile.
+
+import {api, enc} from './api.js';
+import {h, announce} from './dom.js';
+import {displayName, isOn} from './format.js';
+
+const PENDING_FOR = 5000;
+
+/** lightControls returns {el, update(device)} for a light. */
+export function lightControls(d) {
+  let dev = d, pending = null, timer = 0;
+  const name = () => displayName(dev);
+  const sw = h('button', {type: 'button', class: 'switch', role: 'switch', 'aria-checked': 'false'},
+    h('span', {class: 'switch-knob', 'aria-hidden': 'true'}));
+  const swText = h('span', {class: 'switch-text', 'aria-hidden': 'true'});
+  const range = h('input', {type: 'range', min: 1, max: 254, step: 1, class: 'range'});
+  const out = h('output', {class: 'range-out'});
+  const err = h('p', {class: 'control-error', role: 'alert'});
+  const slider = h('label', {class: 'slider'}, h('span', {class: 'slider-label'}, 'Brightness'), range, out);
+  const el = h('div', {class: 'light-controls'}, h('div', {class: 'switch-row'}, swText, sw), slider, err);
+
+  const percent = (v) => `${Math.round((v / 254) * 100)}%`;
+
+  async function send(body, what) {
+    clearTimeout(timer);
+    pending = what;
+    el.classList.add('pending');
+    sw.setAttribute('aria-busy', 'true');
+    err.textContent = '';
+    timer = setTimeout(() => settle(), PENDING_FOR);
+    try {
+      await api(`/api/devices/${enc(dev.id)}/set`, {method: 'POST', body});
+    } catch (e) {
+      settle();
+      err.textContent = `Not sent: ${e.message}`;
+      announce(`${name()}: the command was not sent. ${e.message}`);
+    }
+  }
+
+  function settle() {
+    clearTimeout(timer);
+    pending = null;
+    el.classList.remove('pending');
+    sw.removeAttribute('aria-busy');
+  }
+
+  sw.addEventListener('click', () => {
+    const on = !isOn(dev);
+    send({state: on ? 'ON' : 'OFF'}, on ? 'on' : 'off');
+  });
+  range.addEventListener('input', () => { out.value = percent(range.value); });
+  range.addEventListener('change', () => send({state: 'ON', brightness: Number(range.value)}, 'brightness'));
+
+  function update(next) {
+    dev = next;
+    const st = dev.state || {};
+    const on = isOn(dev);
+    sw.setAttribute('aria-checked', String(on));
+    sw.setAttribute('aria-label', name());
+    swText.textContent = on ? 'On' : 'Off';
+    range.setAttribute('aria-label', `Brightness of ${name()}`);
+    const hasBrightness = typeof st.brightness === 'number';
+    slider.hidden = !hasBrightness;
+    // Never move the thumb under a finger that is dragging it.
+    if (hasBrightness && document.activeElement !== range) {
+      range.value = st.brightness;
+      out.value = percent(st.brightness);
+    }
+    range.disabled = dev.availability === 'offline';
+    sw.disabled = dev.availability === 'offline';
+    if (pending) {
+      announce(pending === 'brightness' ? `${name()} brightness ${percent(st.brightness || 0)}` : `${name()} is ${on ? 'on' : 'off'}`);
+      settle();
+    }
+  }
+  update(d);
+  return {el, update};
+}

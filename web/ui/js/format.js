@@ -1,0 +1,133 @@
+// What the page knows about attributes: labels, units, how to show a value,
+// which devices are lights, and an icon per kind of device.
+
+export const ICONS = {
+  light: 'M9 18h6M10 21h4M12 3a6 6 0 0 0-3.6 10.8c.7.6 1.1 1.3 1.1 2.2h5c0-.9.4-1.6 1.1-2.2A6 6 0 0 0 12 3z',
+  motion: 'M13.5 4.5a1.5 1.5 0 1 1-3 0 1.5 1.5 0 0 1 3 0zM8 21l2.5-6.5M13 21v-4l-2.5-2.5 1-5.5M7 12l2-3.5h3.5l2 3 3 1',
+  contact: 'M6 21V4.5A1.5 1.5 0 0 1 7.5 3h9A1.5 1.5 0 0 1 18 4.5V21M3 21h18M14.5 12.5v.01',
+  temperature: 'M14 14.8V5a2 2 0 1 0-4 0v9.8a4 4 0 1 0 4 0zM12 9v8',
+  illuminance: 'M12 8a4 4 0 1 0 0 8 4 4 0 0 0 0-8zM12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4',
+  device: 'M7 7h10v10H7zM9.5 3v4M14.5 3v4M9.5 17v4M14.5 17v4M3 9.5h4M3 14.5h4M17 9.5h4M17 14.5h4',
+  flame: 'M12 21.5c3.9 0 6.5-2.6 6.5-6.3 0-3.6-2.7-5.8-4.1-8.6-.5 2.1-1.5 3.3-2.8 3.9.3-2.8-.9-5.6-3.3-8 0 3.8-3.8 6-3.8 10.9 0 4.9 3.3 8.1 7.5 8.1z',
+  back: 'M15 18l-6-6 6-6',
+};
+
+const LABELS = {
+  state: 'Power', brightness: 'Brightness', occupancy: 'Motion', illuminance: 'Light level',
+  temperature: 'Temperature', humidity: 'Humidity', battery: 'Battery', linkquality: 'Signal',
+  contact: 'Door', power: 'Power use', energy: 'Energy', voltage: 'Voltage', pressure: 'Pressure',
+  co2: 'CO₂', color_temp: 'Colour temperature', water_leak: 'Water leak', smoke: 'Smoke',
+};
+
+const UNITS = {
+  temperature: '°C', humidity: '%', illuminance: 'lx', battery: '%', power: 'W', energy: 'kWh',
+  voltage: 'V', pressure: 'hPa', co2: 'ppm', linkquality: 'LQI',
+};
+
+// Booleans that read better as words, as [true, false]; ALERTS says which
+// value asks for attention.
+const WORDS = {
+  occupancy: ['Motion', 'Clear'],
+  contact: ['Closed', 'Open'],
+  water_leak: ['Leak', 'Dry'],
+  smoke: ['Smoke', 'Clear'],
+};
+const ALERTS = {occupancy: true, contact: false, water_leak: true, smoke: true};
+
+/** alert reports whether a value asks for attention (motion, an open door). */
+export const alert = (attr, v) => attr in ALERTS && v === ALERTS[attr];
+
+// The attribute a sensor's card shows large, in order of preference.
+const PRIMARY = ['temperature', 'illuminance', 'power', 'co2', 'humidity', 'pressure', 'occupancy', 'contact', 'water_leak', 'smoke'];
+
+// Attributes about the radio, not the room: shown small, never charted on
+// the home page.
+export const TECHNICAL = new Set(['linkquality', 'battery', 'voltage', 'update', 'last_seen']);
+
+/** humanize turns an id or attribute into words: hall_light → Hall light. */
+export function humanize(id) {
+  const words = String(id).replace(/[_\-.]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** displayName is the name people gave a device, or its id in words. */
+export const displayName = (d) => d.name || humanize(d.id);
+
+export const label = (attr) => LABELS[attr] || humanize(attr);
+export const unit = (attr) => UNITS[attr] || '';
+
+const num = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
+
+/** formatNumber shows a number with at most one decimal. */
+export const formatNumber = (v) => num.format(v);
+
+/** show formats one attribute's value as [text, unit]. */
+export function show(attr, v) {
+  if (typeof v === 'boolean') {
+    const w = WORDS[attr];
+    return [w ? w[v ? 0 : 1] : (v ? 'Yes' : 'No'), ''];
+  }
+  if (typeof v === 'number') {
+    if (attr === 'brightness') return [String(Math.round((v / 254) * 100)), '%'];
+    return [formatNumber(v), unit(attr)];
+  }
+  if (attr === 'state' && typeof v === 'string' && /^(ON|OFF)$/i.test(v)) return [v.toUpperCase() === 'ON' ? 'On' : 'Off', ''];
+  if (v === null || v === undefined) return ['—', ''];
+  if (typeof v === 'object') return [JSON.stringify(v), ''];
+  return [String(v), ''];
+}
+
+// How a change of a boolean reads in a sentence, as [true, false].
+const PHRASES = {
+  occupancy: ['motion detected', 'motion cleared'],
+  contact: ['closed', 'opened'],
+  water_leak: ['leak detected', 'dry again'],
+  smoke: ['smoke detected', 'smoke cleared'],
+};
+
+/** withUnit joins a value and its unit: "21.5 °C", "45%". */
+export const withUnit = (text, u) => (!u ? text : u === '%' ? text + u : `${text} ${u}`);
+
+/**
+ * phrase says what a new value of an attribute means: "turned on",
+ * "opened", "temperature 21.5 °C"; asked, it says what a command asks:
+ * "turn on".
+ */
+export function phrase(attr, v, asked = false) {
+  if (attr === 'state' && typeof v === 'string' && /^(ON|OFF)$/i.test(v)) return `${asked ? 'turn' : 'turned'} ${v.toLowerCase()}`;
+  if (typeof v === 'boolean' && PHRASES[attr]) return PHRASES[attr][v ? 0 : 1];
+  const [text, u] = show(attr, v);
+  return `${label(attr).toLowerCase()} ${withUnit(text, u)}`;
+}
+
+/** isLight: a device whose state has "state" ON/OFF or a "brightness". */
+export function isLight(d) {
+  const st = d.state || {};
+  return (typeof st.state === 'string' && /^(ON|OFF)$/i.test(st.state)) || typeof st.brightness === 'number';
+}
+
+/** isOn reports whether a light is on. */
+export const isOn = (d) => String((d.state || {}).state).toUpperCase() === 'ON';
+
+/** primary returns the attribute a sensor's card shows large, or null. */
+export function primary(d) {
+  const st = d.state || {};
+  for (const k of PRIMARY) if (k in st) return k;
+  return Object.keys(st).find((k) => typeof st[k] === 'number' && !TECHNICAL.has(k)) || null;
+}
+
+/** numeric lists a device's numeric attributes, in a stable order. */
+export function numeric(d) {
+  const st = d.state || {};
+  const keys = Object.keys(st).filter((k) => typeof st[k] === 'number');
+  const rank = (k) => (PRIMARY.includes(k) ? PRIMARY.indexOf(k) : TECHNICAL.has(k) ? 100 : 50);
+  return keys.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** kind picks the icon of a device from what it reports. */
+export function kind(d) {
+  if (isLight(d)) return 'light';
+  const st = d.state || {};
+  for (const k of ['occupancy', 'contact', 'temperature', 'illuminance']) if (k in st) return k === 'occupancy' ? 'motion' : k;
+  return 'device';
+}

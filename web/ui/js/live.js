@@ -1,0 +1,127 @@
+// The live connection: one EventSource on /api/events/stream for the whole
+// page, and the devices as the page knows them, kept current by it.
+//
+// Events it dispatches:
+//   status  {state: 'connecting' | 'live' | 'offline'}
+//   devices the device list was (re)read: views redraw
+//   device  {id, event}: one device changed (state, availability, name)
+//   event   {event}: any event of the log, as it happens
+//   reload  the page fell behind or reconnected without a replay: views
+//           re-read what they show
+
+import {api} from './api.js';
+import {displayName, humanize} from './format.js';
+
+const MAX_MARKS = 200;
+
+export class Live extends EventTarget {
+  constructor() {
+    super();
+    this.nameOf = this.nameOf.bind(this);
+    this.devices = new Map();
+    this.state = 'connecting';
+    this.loaded = null; // a promise for the first load of the devices
+    this.es = null;
+  }
+
+  /** start opens the stream; the first hello (re)reads the devices. */
+  start() {
+    this.loaded = new Promise((resolve) => { this.resolveLoaded = resolve; });
+    this.connect();
+    // A page kept in the back-forward cache must not hold its stream: the
+    // browser allows only six connections to the hub, and the hub would
+    // keep streaming to a page nobody sees.
+    window.addEventListener('pagehide', () => this.es && this.es.close());
+    window.addEventListener('pageshow', (ev) => { if (ev.persisted) this.connect(); });
+    return this.loaded;
+  }
+
+  connect() {
+    if (this.es) this.es.close();
+    const es = new EventSource('/api/events/stream');
+    this.es = es;
+    es.addEventListener('hello', (m) => {
+      this.setState('live');
+      const hello = JSON.parse(m.data);
+      // Resumed: the hub replayed what was missed from its log. Otherwise
+      // (first connection, or too far behind) everything is read afresh.
+      if (!hello.resumed || !this.devices.size) this.reload();
+    });
+    es.addEventListener('gap', () => this.reload());
+    es.addEventListener('message', (m) => this.apply(JSON.parse(m.data)));
+    es.addEventListener('error', () => {
+      // EventSource reconnects by itself (with Last-Event-ID) unless the
+      // hub answered with an error; then try again from scratch.
+      this.setState(es.readyState === EventSource.CLOSED ? 'offline' : 'connecting');
+      if (es.readyState === EventSource.CLOSED) setTimeout(() => this.connect(), 5000);
+    });
+  }
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('status', {detail: {state}}));
+  }
+
+  /** reload reads every device and tells the views to re-read. */
+  async reload() {
+    try {
+      const list = await api('/api/devices');
+      const next = new Map();
+      for (const d of list) {
+        // An event applied while the list was on its way may be newer.
+        const had = this.devices.get(d.id);
+        next.set(d.id, had && had.seq > d.seq ? {...had, name: d.name, room: d.room} : d);
+      }
+      this.devices = next;
+      this.dispatchEvent(new Event('devices'));
+      this.dispatchEvent(new Event('reload'));
+      this.resolveLoaded();
+    } catch (err) {
+      this.dispatchEvent(new CustomEvent('error', {detail: err}));
+      setTimeout(() => this.reload(), 5000);
+    }
+  }
+
+  /** apply folds one event of the stream into the devices. */
+  apply(e) {
+    const id = e.device;
+    if (id && (e.kind === 'state' || e.kind === 'availability')) {
+      // A device's seq is that of the message that changed it, which is
+      // the cause of the state or availability event.
+      const seq = (e.cause && e.cause.seq) || e.seq;
+      const d = this.devices.get(id) || {id, state: {}, seq: 0, name: '', room: ''};
+      if (seq > d.seq) {
+        const next = {...d, seq, updated: e.time};
+        if (e.kind === 'state') next.state = e.payload || {};
+        else next.availability = e.payload;
+        const added = !this.devices.has(id);
+        this.devices.set(id, next);
+        if (added) this.dispatchEvent(new Event('devices'));
+        else this.dispatchEvent(new CustomEvent('device', {detail: {id, event: e}}));
+        mark(e);
+      }
+    }
+    this.dispatchEvent(new CustomEvent('event', {detail: {event: e}}));
+  }
+
+  /** nameOf returns the name a device is shown by. */
+  nameOf(id) {
+    const d = this.devices.get(id);
+    return d ? displayName(d) : humanize(id);
+  }
+
+  /** rename records a device's new name and room after a PUT. */
+  rename(d) {
+    const had = this.devices.get(d.id);
+    this.devices.set(d.id, {...(had || d), name: d.name, room: d.room});
+    this.dispatchEvent(new Event('devices'));
+  }
+}
+
+// mark records when the page showed an event (User Timing), so that the
+// browser tests can measure the delay from the hub to the screen.
+function mark(e) {
+  if (performance.getEntriesByName('hearth:applied').length >= MAX_MARKS) performance.clearMarks('hearth:applied');
+  performance.mark('hearth:applied', {detail: {seq: e.seq, device: e.device}});
+}
