@@ -35,6 +35,8 @@ func openAt(t testing.TB, path string) *Store {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
+	// Commit every batch at once; TestQuietBatchesShareACommit covers the delay.
+	st.SetQuietDelay(0)
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close: %v", err)

@@ -72,6 +72,10 @@ func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability)
 		if len(batch) == 0 {
 			continue
 		}
+		batch, closed, err := s.gather(ctx, sub, buf, batch)
+		if err != nil && len(batch) == 0 {
+			return err
+		}
 		// The batch is off the bus: commit it even if ctx ends meanwhile,
 		// so that cancelling never drops events the bus handed over.
 		if err := s.commit(context.WithoutCancel(ctx), w, batch); err != nil {
@@ -83,7 +87,56 @@ func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability)
 		last := batch[len(batch)-1].Seq
 		s.log.Debug("committed", "events", len(batch), "last_seq", last)
 		d.MarkDurable(last)
+		if closed {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// gather holds back the commit of a batch that nobody waits for (no QoS 1
+// or 2 message in it) for up to the quiet delay, adding what arrives
+// meanwhile, so that a house sending a message now and then shares one
+// commit among many of them instead of paying a full commit (tens of KB of
+// write-ahead log and an fsync) for each: an SD card lives longer. A message
+// somebody waits for ends the wait at once. It returns the batch, whether
+// the bus closed, and an error that ended the gathering early (the batch
+// gathered so far is still to be committed).
+func (s *Store) gather(ctx context.Context, sub *hearth.Subscription, buf, batch []hearth.Event) ([]hearth.Event, bool, error) {
+	if s.quietDelay <= 0 || waitedFor(batch) {
+		return batch, false, nil
+	}
+	wait, cancel := context.WithTimeout(ctx, s.quietDelay)
+	defer cancel()
+	for len(batch) < len(buf) {
+		more, err := sub.Read(wait, buf[len(batch):])
+		batch = buf[:len(batch)+len(more)]
+		switch {
+		case errors.Is(err, hearth.ErrClosed):
+			return batch, true, nil
+		case wait.Err() != nil && ctx.Err() == nil:
+			return batch, false, nil // the delay is up
+		case err != nil:
+			return batch, false, err
+		}
+		if waitedFor(more) {
+			break
+		}
+	}
+	return batch, false, nil
+}
+
+// waitedFor reports whether a publisher waits for one of the events to be
+// on disk: a QoS 1 or 2 message.
+func waitedFor(evs []hearth.Event) bool {
+	for i := range evs {
+		if evs[i].QoS > 0 && evs[i].Kind == hearth.KindMessage {
+			return true
+		}
+	}
+	return false
 }
 
 // commit writes batch and the device rows and state_seq it implies in one

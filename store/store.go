@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -51,7 +52,21 @@ type Store struct {
 	setStateSeq  *sql.Stmt
 
 	batches atomic.Uint64 // committed group commits, for tests and logs
+
+	// quietDelay is how long Run holds a batch nobody waits for before it
+	// commits it (see gather); set before Run.
+	quietDelay time.Duration
 }
+
+// DefaultQuietDelay is how long a batch of events nobody waits for (QoS 0
+// messages, state changes, commands) may wait to share its commit with the
+// next ones. A kill -9 or a power cut loses at most this much of them; an
+// acknowledged QoS 1 message is never held back.
+const DefaultQuietDelay = time.Second
+
+// SetQuietDelay changes DefaultQuietDelay for this store; 0 commits every
+// batch at once. Call it before Run.
+func (s *Store) SetQuietDelay(d time.Duration) { s.quietDelay = d }
 
 // Open opens (creating if needed) the database at path, with its folder made
 // 0700 and its file 0600, and brings its schema up to date.
@@ -68,7 +83,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 
-	s := &Store{log: log, path: path}
+	s := &Store{log: log, path: path, quietDelay: DefaultQuietDelay}
 	if err := s.open(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", path, err), s.Close())
 	}
