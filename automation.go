@@ -8,6 +8,11 @@ import (
 // ErrNoAutomation is returned (wrapped) when an automation id is not loaded.
 var ErrNoAutomation = errors.New("no such automation")
 
+// ErrBusy is returned (wrapped) when an automation refuses a run by hand
+// because of its mode: a single one that is running, a queued or parallel
+// one at its max. The page answers it with 409.
+var ErrBusy = errors.New("busy")
+
 // AutomationInfo describes one loaded automation for people: the page and
 // the HTTP API show it.
 type AutomationInfo struct {

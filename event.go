@@ -26,12 +26,17 @@ const (
 	KindCommand Kind = "command"
 	// KindRun is an automation run: what triggered it and how it ended.
 	KindRun Kind = "run"
+	// KindNotification is a notification to people (topic $hearth/notify,
+	// its cause the automation run) or the outcome of its delivery through
+	// one channel (topic $hearth/notify/<channel>, cause.seq the
+	// notification's); see Notification and NotificationOutcome.
+	KindNotification Kind = "notification"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindMessage, KindState, KindAvailability, KindCommand, KindRun:
+	case KindMessage, KindState, KindAvailability, KindCommand, KindRun, KindNotification:
 		return true
 	}
 	return false

@@ -102,7 +102,7 @@ func (t *task) child(ctx context.Context, c block, branch int, resume []int) err
 }
 
 // actionKinds are the keys that say what kind an action is.
-var actionKinds = []string{"set", "publish", "delay", "wait", "if", "choose", "repeat", "parallel", "log", "scene", "stop"}
+var actionKinds = []string{"set", "publish", "delay", "wait", "if", "choose", "repeat", "parallel", "log", "scene", "stop", "notify"}
 
 // actions reads a list of actions.
 func (l *loader) actions(items []ast.Node) block {
@@ -170,6 +170,8 @@ func (l *loader) action(n ast.Node) action {
 		return l.sceneAction(fs)
 	case "stop":
 		return l.stopAction(fs)
+	case "notify":
+		return l.notifyAction(fs)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package automations
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"hearth"
@@ -125,6 +126,10 @@ func (e *Engine) Run(ctx context.Context, id string) (string, error) {
 	}
 	vars := triggerVars{ID: "run", Kind: "run"}
 	run, err := e.start(startReq{rn: rn, cause: hearth.Cause{Source: "web"}, vars: vars, trig: "run by hand", depth: 1})
+	if errors.Is(err, ErrDropped) {
+		// Callers outside this package (the web page) tell it by the root's sentinel.
+		return "", fmt.Errorf("automation %q %w: %w", id, hearth.ErrBusy, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("automation %q: %w", id, err)
 	}

@@ -56,6 +56,19 @@ type Options struct {
 	// negative. StormWindow is 10s when zero.
 	StormRuns   int
 	StormWindow time.Duration
+	// Notifier sends the notifications of notify actions (*notify.Notifier);
+	// nil: a notify action is traced as not sent.
+	Notifier Notifier
+	// Channels are the notification channels there are; when set, a notify
+	// action naming another is a load problem. Nil: not checked.
+	Channels []string
+}
+
+// Notifier sends notifications to people (*notify.Notifier): Notify logs
+// the notification as an event and returns it, and its channels deliver it
+// afterwards, so a channel that is down never holds the run.
+type Notifier interface {
+	Notify(ctx context.Context, n hearth.Notification) (hearth.Event, error)
 }
 
 // Engine matches events against a Set of automations and runs their actions.
@@ -63,6 +76,8 @@ type Options struct {
 // goroutine of its own that Close cancels and waits for.
 type Engine struct {
 	cmd         hearth.Commander
+	notifier    Notifier
+	channels    []string
 	devices     hearth.DeviceReader
 	clock       Clock
 	log         *slog.Logger
@@ -151,6 +166,8 @@ func New(o Options) *Engine {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		cmd:         o.Commander,
+		notifier:    o.Notifier,
+		channels:    o.Channels,
 		devices:     o.Devices,
 		clock:       o.Clock,
 		log:         o.Logger.With("component", "automations"),

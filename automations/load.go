@@ -64,6 +64,9 @@ type LoadOptions struct {
 	// reference to a device it does not know is a warning (not an error: the
 	// device may simply not have spoken yet).
 	Known func(device string) bool
+	// Channels are the notification channels there are; when set, a notify
+	// action naming another is a problem.
+	Channels []string
 }
 
 // Load reads automations from a YAML file, or from every *.yaml and *.yml

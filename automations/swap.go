@@ -36,12 +36,12 @@ func (c Changes) String() string {
 // devices the engine knows: a reference to another device is a warning.
 // It does not swap them in (see Reload, Replace, WhatIf).
 func (e *Engine) Load(path string) (*Set, error) {
-	return LoadOptions{Known: e.knownDevice}.Load(path)
+	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.Load(path)
 }
 
 // LoadBytes is Load for a document held in memory.
 func (e *Engine) LoadBytes(name string, data []byte) (*Set, error) {
-	return LoadOptions{Known: e.knownDevice}.LoadBytes(name, data)
+	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.LoadBytes(name, data)
 }
 
 // knownDevice reports whether the read model or the engine has seen a device.

@@ -7,12 +7,15 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -46,8 +49,16 @@ type Broker struct {
 
 	subID atomic.Int32 // last inline subscription id
 
+	notes    *notes
+	gate     *gate
+	auth     *auth
+	tls      *tls.Config           // nil without a TLS listener
+	loopback func(netip.Addr) bool // what counts as this machine; tests pretend otherwise
+
 	mu        sync.Mutex
-	ln        *listener
+	ln        *listener // plain TCP
+	tlsLn     *listener
+	wsLn      *listener
 	started   bool
 	closed    bool
 	closeOnce sync.Once
@@ -70,7 +81,22 @@ func New(cfg Config, events Events) (*Broker, error) {
 		SysTopicResendInterval: 60, // $SYS every minute, not every second, on a small machine
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broker{cfg: cfg, log: log, events: events, server: server, ctx: ctx, cancel: cancel}
+	b := &Broker{cfg: cfg, log: log, events: events, server: server, ctx: ctx, cancel: cancel,
+		loopback: netip.Addr.IsLoopback}
+	b.notes = newNotes(time.Now)
+	b.gate = newGate(&b.cfg, time.Now, b.isLoopback, log, b.notes)
+	var err error
+	if b.auth, err = newAuth(ctx, &b.cfg, b.isLoopback, log, b.notes); err != nil {
+		cancel()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b.auth.server = server
+	if cfg.TLS.Addr != "" {
+		if b.tls, err = cfg.TLS.serverConfig(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
 	h := &hook{
 		events:         events,
 		server:         server,
@@ -79,6 +105,10 @@ func New(cfg Config, events Events) (*Broker, error) {
 		durableTimeout: cfg.DurableTimeout,
 		maxPacketSize:  uint32(cfg.MaxPacketSize),
 		maxKeepalive:   cfg.keepaliveCap(),
+		auth:           b.auth,
+		limits:         cfg.Limits,
+		retained:       newRetained(),
+		notes:          b.notes,
 	}
 	if err := server.AddHook(h, nil); err != nil {
 		cancel()
@@ -87,7 +117,11 @@ func New(cfg Config, events Events) (*Broker, error) {
 	return b, nil
 }
 
-// Start listens on Config.Addr and serves clients until Close.
+// isLoopback reports whether ip is this machine's.
+func (b *Broker) isLoopback(ip netip.Addr) bool { return b.loopback(ip) }
+
+// Start listens on Config.Addr, and on the TLS and WebSocket addresses when
+// they are set, and serves clients until Close.
 func (b *Broker) Start() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -97,32 +131,105 @@ func (b *Broker) Start() error {
 	if b.started {
 		return errors.New("broker: already started")
 	}
-	nl, err := net.Listen("tcp", b.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("broker: listen %s: %w", b.cfg.Addr, err)
+	var opened []*listener
+	fail := func(err error) error {
+		for _, ln := range opened {
+			_ = ln.Close()
+		}
+		return err
 	}
-	ln := newListener(nl, &b.cfg, b.log)
-	if err := b.server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
-		_ = nl.Close()
-		return fmt.Errorf("broker: add listener: %w", err)
+	listen := func(addr string) (*listener, error) {
+		nl, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("broker: listen %s: %w", addr, err)
+		}
+		ln := newListener(nl, &b.cfg, b.log, b.gate)
+		opened = append(opened, ln)
+		return ln, nil
+	}
+
+	ln, err := listen(b.cfg.Addr)
+	if err != nil {
+		return fail(err)
+	}
+	if err := b.server.AddListener(listeners.NewNet(listenerTCP, ln)); err != nil {
+		return fail(fmt.Errorf("broker: add listener: %w", err))
+	}
+	var tlsLn, wsLn *listener
+	if b.tls != nil {
+		if tlsLn, err = listen(b.cfg.TLS.Addr); err != nil {
+			return fail(err)
+		}
+		tlsLn.tls = b.tls
+		if err := b.server.AddListener(listeners.NewNet(listenerTLS, tlsLn)); err != nil {
+			return fail(fmt.Errorf("broker: add TLS listener: %w", err))
+		}
+	}
+	if b.cfg.WebSocket.Addr != "" {
+		if wsLn, err = listen(b.cfg.WebSocket.Addr); err != nil {
+			return fail(err)
+		}
+		wsLn.raw = true
+		if err := b.server.AddListener(newWSListener(listenerWS, wsLn, &b.cfg, b.log)); err != nil {
+			return fail(fmt.Errorf("broker: add WebSocket listener: %w", err))
+		}
 	}
 	if err := b.server.Serve(); err != nil {
-		_ = nl.Close()
-		return fmt.Errorf("broker: serve: %w", err)
+		return fail(fmt.Errorf("broker: serve: %w", err))
 	}
-	b.ln, b.started = ln, true
-	b.log.Info("listening", "addr", nl.Addr().String())
+	b.ln, b.tlsLn, b.wsLn, b.started = ln, tlsLn, wsLn, true
+	b.log.Info("listening", "addr", ln.Addr().String())
+	if tlsLn != nil {
+		b.log.Info("listening for MQTT over TLS", "addr", tlsLn.Addr().String(), "client_certificates", b.cfg.TLS.ClientCAFile != "")
+	}
+	if wsLn != nil {
+		b.log.Info("listening for MQTT over WebSocket", "addr", wsLn.Addr().String())
+	}
+	b.sayWhoMayConnect(opened)
 	return nil
 }
 
+// sayWhoMayConnect tells, at every start, who may connect without a user:
+// a warning with allow_anonymous, a note when the broker listens beyond
+// this machine but has no users to let anyone in from there.
+func (b *Broker) sayWhoMayConnect(lns []*listener) {
+	switch {
+	case b.cfg.AllowAnonymous:
+		b.log.Warn("allow_anonymous is on: clients without a user name may connect from any address and do what the anonymous rules allow (everything, without rules)")
+	case !b.auth.hasUsers():
+		for _, ln := range lns {
+			if !listensOnLoopback(ln.Addr()) {
+				b.log.Info("no users: only clients on this machine may connect; add users (hub user add) to let devices in from the network",
+					"users_file", b.cfg.UsersFile)
+				return
+			}
+		}
+	}
+}
+
+// listensOnLoopback reports whether a listen address is on loopback only.
+func listensOnLoopback(a net.Addr) bool {
+	ip, ok := addrIP(a)
+	return ok && ip.IsLoopback()
+}
+
 // Addr returns the address the broker listens on, nil before Start.
-func (b *Broker) Addr() net.Addr {
+func (b *Broker) Addr() net.Addr { return b.addrOf(func() *listener { return b.ln }) }
+
+// TLSAddr returns the address of the TLS listener, nil without one.
+func (b *Broker) TLSAddr() net.Addr { return b.addrOf(func() *listener { return b.tlsLn }) }
+
+// WebSocketAddr returns the address of the WebSocket listener, nil without
+// one.
+func (b *Broker) WebSocketAddr() net.Addr { return b.addrOf(func() *listener { return b.wsLn }) }
+
+func (b *Broker) addrOf(which func() *listener) net.Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ln == nil {
-		return nil
+	if ln := which(); ln != nil {
+		return ln.Addr()
 	}
-	return b.ln.Addr()
+	return nil
 }
 
 // Close disconnects every client, closes the listener and waits for the
@@ -132,15 +239,17 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		b.closed = true
-		ln := b.ln
+		lns := []*listener{b.ln, b.tlsLn, b.wsLn}
 		b.mu.Unlock()
 
 		b.cancel()
-		// mochi closes the listener (ours closes every socket it handed
+		// mochi closes the listeners (ours close every socket they handed
 		// out), disconnects the clients and waits for their goroutines.
 		_ = b.server.Close()
-		if ln != nil {
-			ln.wait()
+		for _, ln := range lns {
+			if ln != nil {
+				ln.wait()
+			}
 		}
 		b.log.Info("closed")
 	})

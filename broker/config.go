@@ -73,6 +73,26 @@ type Config struct {
 	// DurableTimeout is how long a QoS 1/2 publish waits for the log before
 	// the broker gives up and does not acknowledge it.
 	DurableTimeout time.Duration
+
+	// UsersFile names the users file: users, their password hashes and what
+	// each may do (users.go, docs/security.md). It is read at start (a file
+	// with mistakes stops the broker), and again at the next CONNECT after
+	// it changed, or on ReloadUsers. A file that does not exist means no
+	// users yet. Empty: no users file.
+	UsersFile string
+	// AllowAnonymous lets clients without a user name connect from any
+	// address; it is logged as a warning at every start. Without it, such a
+	// client is let in only while there are no users, and only from this
+	// machine (loopback), not over WebSocket; or over TLS with a client
+	// certificate signed by TLS.ClientCAFile.
+	AllowAnonymous bool
+	// TLS is the MQTT over TLS listener, off while TLS.Addr is empty.
+	TLS TLSConfig
+	// WebSocket is the MQTT over WebSocket listener for browser clients,
+	// off while WebSocket.Addr is empty.
+	WebSocket WebSocketConfig
+	// Limits bound what one client or one address may take.
+	Limits Limits
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -93,6 +113,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ReceiveMaximum, DefaultReceiveMaximum)
 	setDefault(&c.MaximumSessionExpiryInterval, DefaultMaximumSessionExpiryInterval)
 	setDefault(&c.DurableTimeout, DefaultDurableTimeout)
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
@@ -126,6 +147,9 @@ func (c Config) validate() error {
 	check(c.MaximumSessionExpiryInterval >= 0 && c.MaximumSessionExpiryInterval <= math.MaxUint32*time.Second,
 		"MaximumSessionExpiryInterval %v: out of range", c.MaximumSessionExpiryInterval)
 	check(c.DurableTimeout > 0, "DurableTimeout %v: want > 0", c.DurableTimeout)
+	errs = append(errs, c.Limits.validate()...)
+	errs = append(errs, c.TLS.validate()...)
+	errs = append(errs, c.WebSocket.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -81,6 +81,8 @@ func (c *conn) readFailed(err error) {
 		c.log.Warn("closing connection: no complete CONNECT in time")
 	case errors.Is(err, io.EOF), errors.Is(err, os.ErrDeadlineExceeded):
 		// a client leaving, or mochi's keepalive expiring: mochi logs these
+	case tlsFailure(err):
+		c.log.Info("closing connection: TLS handshake failed", "error", err)
 	default:
 		c.log.Debug("closing connection: read failed", "error", err)
 	}

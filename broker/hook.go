@@ -30,6 +30,11 @@ type hook struct {
 	durableTimeout time.Duration
 	maxPacketSize  uint32
 	maxKeepalive   uint16
+
+	auth     *auth     // who may connect, and what each client may read and write
+	limits   Limits    // per-client limits
+	retained *retained // retained messages held per client id
+	notes    *notes    // repeated refusals are logged once in a while
 }
 
 var hookProvides = []byte{
@@ -39,6 +44,8 @@ var hookProvides = []byte{
 	mqtt.OnPacketEncode,
 	mqtt.OnPublish,
 	mqtt.OnWillSent,
+	mqtt.OnSubscribe,
+	mqtt.OnRetainMessage,
 }
 
 // ID names the hook in mochi's logs.
@@ -47,20 +54,22 @@ func (h *hook) ID() string { return "hearth" }
 // Provides lists the hook methods mochi should call.
 func (h *hook) Provides(b byte) bool { return bytes.IndexByte(hookProvides, b) >= 0 }
 
-// OnConnectAuthenticate lets every client in. Authentication comes with its
-// own issue and goes here.
-func (h *hook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+// OnConnect caps the keepalive, then authenticates the client (access.go).
+// Both run here rather than in OnConnectAuthenticate because a refusal
+// must be answered with the CONNACK code that says why.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if err := h.capKeepalive(cl, pk); err != nil {
+		return err
+	}
+	return h.authenticate(cl, pk)
+}
 
-// OnACLCheck lets every client read and write every topic. Access control
-// comes with its own issue and goes here.
-func (h *hook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
-
-// OnConnect caps the keepalive. An MQTT 5 client asking for more than the
+// capKeepalive caps the keepalive. An MQTT 5 client asking for more than the
 // cap, or for none, gets the cap as Server Keep Alive in its CONNACK. An MQTT
 // 3 client cannot be told, and would be cut off at the capped deadline while
 // still idling within its own; it is refused with "identifier rejected", as
 // Mosquitto does.
-func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+func (h *hook) capKeepalive(cl *mqtt.Client, pk packets.Packet) error {
 	ka := pk.Connect.Keepalive
 	if ka != 0 && ka <= h.maxKeepalive {
 		return nil
@@ -101,6 +110,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// sequence number to acknowledge the remote broker once it is
 		// durable, which mochi cannot hand back from here).
 		return pk, nil
+	}
+	// mochi asked OnACLCheck before calling here: a message reaching this
+	// point may be written by its client. Only the retained limit is left.
+	if !h.retainAllowed(cl, pk) {
+		return pk, packets.ErrRejectPacket
 	}
 	ev, err := h.events.Publish(messageEvent(cl, pk))
 	if err != nil {

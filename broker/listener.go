@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -8,32 +9,37 @@ import (
 	"time"
 )
 
-// listener is the net.Listener handed to mochi (through listeners.NewNet).
-// It wraps every accepted socket in a guarded conn, caps the number of open
-// sockets, closes every socket it handed out when it closes (including those
-// that never sent CONNECT, which mochi does not know about), and keeps
-// accepting through transient errors such as running out of file
-// descriptors, where mochi's accept loop would stop for good.
+// listener is the net.Listener handed to mochi (through listeners.NewNet),
+// or to the WebSocket listener's HTTP server. It admits each accepted socket
+// through the gate (the cap on open sockets, the connection rate per
+// address), wraps it (TLS, then the guarded conn), closes every socket it
+// handed out when it closes (including those that never sent CONNECT, which
+// mochi does not know about), and keeps accepting through transient errors
+// such as running out of file descriptors, where mochi's accept loop would
+// stop for good.
 type listener struct {
 	net.Listener
-	cfg *Config
-	log *slog.Logger
+	cfg  *Config
+	log  *slog.Logger
+	gate *gate
+	tls  *tls.Config // TLS is spoken under the guard; nil for plain TCP
+	raw  bool        // hand sockets out unguarded: the WebSocket listener guards the MQTT stream after the upgrade
 
 	mu        sync.Mutex
 	idle      *sync.Cond // signalled when a call of Accept returns
-	conns     map[*conn]struct{}
+	conns     map[net.Conn]struct{}
 	accepting int // calls of Accept in progress
 	closed    bool
-	full      bool          // refusing sockets; logged once per episode
 	done      chan struct{} // closed by Close
 }
 
-func newListener(nl net.Listener, cfg *Config, log *slog.Logger) *listener {
+func newListener(nl net.Listener, cfg *Config, log *slog.Logger, g *gate) *listener {
 	l := &listener{
 		Listener: nl,
 		cfg:      cfg,
 		log:      log,
-		conns:    make(map[*conn]struct{}),
+		gate:     g,
+		conns:    make(map[net.Conn]struct{}),
 		done:     make(chan struct{}),
 	}
 	l.idle = sync.NewCond(&l.mu)
@@ -82,34 +88,53 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-// admit wraps nc if there is room for another socket.
-func (l *listener) admit(nc net.Conn) *conn {
+// admit wraps nc if the gate lets it in.
+func (l *listener) admit(nc net.Conn) net.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || !l.gate.admit(nc.RemoteAddr()) {
 		return nil
 	}
-	if len(l.conns) >= l.cfg.MaxClients {
-		if !l.full {
-			l.full = true
-			l.log.Warn("too many open connections; refusing new ones", "max_clients", l.cfg.MaxClients)
-		}
-		return nil
+	var c net.Conn
+	switch {
+	case l.raw:
+		c = &slot{Conn: nc, release: l.release}
+	case l.tls != nil:
+		c = newConn(tls.Server(nc, l.tls), l.cfg, l.log, func(c *conn) { l.release(c) })
+	default:
+		c = newConn(nc, l.cfg, l.log, func(c *conn) { l.release(c) })
 	}
-	c := newConn(nc, l.cfg, l.log, l.release)
 	l.conns[c] = struct{}{}
 	return c
 }
 
 // release gives a closed socket's slot back.
-func (l *listener) release(c *conn) {
+func (l *listener) release(c net.Conn) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	_, ok := l.conns[c]
 	delete(l.conns, c)
-	if l.full && len(l.conns) < l.cfg.MaxClients {
-		l.full = false
-		l.log.Info("accepting connections again", "open", len(l.conns))
+	l.mu.Unlock()
+	if ok {
+		l.gate.release()
 	}
+}
+
+// slot is an admitted socket handed out unguarded; closing it gives its slot
+// back.
+type slot struct {
+	net.Conn
+	release func(net.Conn)
+	once    sync.Once
+}
+
+// Close closes the socket once and gives its slot back.
+func (s *slot) Close() error {
+	err := net.ErrClosed
+	s.once.Do(func() {
+		err = s.Conn.Close()
+		s.release(s)
+	})
+	return err
 }
 
 // open returns the number of open sockets.
@@ -134,7 +159,7 @@ func (l *listener) Close() error {
 	}
 	l.closed = true
 	close(l.done)
-	conns := make([]*conn, 0, len(l.conns))
+	conns := make([]net.Conn, 0, len(l.conns))
 	for c := range l.conns {
 		conns = append(conns, c)
 	}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // flakyListener fails a few accepts the way a process out of file
@@ -44,7 +46,9 @@ func TestListener(t *testing.T) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { _ = server.Close(); _ = client.Close() })
 	fl := &flakyListener{errs: 3, conn: server, closed: make(chan struct{})}
-	l := newListener(fl, &cfg, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	g := newGate(&cfg, time.Now, netip.Addr.IsLoopback, log, newNotes(time.Now))
+	l := newListener(fl, &cfg, log, g)
 
 	t.Run("accepting goes on through transient errors", func(t *testing.T) {
 		c, err := l.Accept()

@@ -77,6 +77,13 @@ type hub struct {
 // true a goroutine plays the log: it reads every event and marks it durable.
 func startHub(t *testing.T, cfg Config, store bool) *hub {
 	t.Helper()
+	return startHubWith(t, cfg, store, nil)
+}
+
+// startHubWith is startHub with a hook to adjust the broker before it
+// starts listening.
+func startHubWith(t *testing.T, cfg Config, store bool, setup func(*Broker)) *hub {
+	t.Helper()
 	logs, log := newTestLog(t)
 	bus := hearth.NewBus(hearth.BusOptions{Durable: true, Size: 4096})
 	t.Cleanup(bus.Close)
@@ -88,6 +95,9 @@ func startHub(t *testing.T, cfg Config, store bool) *hub {
 	b, err := New(cfg, bus)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if setup != nil {
+		setup(b)
 	}
 	if err := b.Start(); err != nil {
 		t.Fatalf("Start: %v", err)

@@ -46,6 +46,7 @@ var (
 	_ adapter      = (*zigbee2mqtt)(nil)
 	_ adapter      = (*tasmota)(nil)
 	_ adapter      = (*homeAssistant)(nil)
+	_ adapter      = (*ownTracks)(nil)
 	_ configReader = (*zigbee2mqtt)(nil)
 	_ configReader = (*homeAssistant)(nil)
 	_ controller   = (*z2mDevice)(nil)
@@ -67,15 +68,16 @@ const (
 type adapterKind struct {
 	name        string
 	defaultBase string
-	make        func(base string) adapter
+	make        func(base string, o Options) adapter
 }
 
 // adapterTable lists the adapters that can be turned on, by name, with the
 // base topic each uses when the configuration gives none.
 var adapterTable = []adapterKind{
-	{adapterZigbee2MQTT, "zigbee2mqtt", func(base string) adapter { return newZigbee2MQTT(base) }},
-	{adapterTasmota, "", func(string) adapter { return newTasmota() }},
-	{adapterHomeAssistant, "homeassistant", func(base string) adapter { return newHomeAssistant(base) }},
+	{adapterZigbee2MQTT, "zigbee2mqtt", func(base string, _ Options) adapter { return newZigbee2MQTT(base) }},
+	{adapterTasmota, "", func(string, Options) adapter { return newTasmota() }},
+	{adapterHomeAssistant, "homeassistant", func(base string, _ Options) adapter { return newHomeAssistant(base) }},
+	{adapterOwnTracks, "owntracks", func(base string, o Options) adapter { return newOwnTracks(base, o.Presence) }},
 }
 
 // Options configure a Registry.
@@ -89,15 +91,19 @@ type Options struct {
 	File *File
 	// Logger logs what the registry could not make sense of; none when nil.
 	Logger *slog.Logger
+	// Presence lists the people kept as devices and says where home is
+	// for the OwnTracks adapter.
+	Presence Presence
 }
 
 // AdapterConfig turns on one adapter.
 type AdapterConfig struct {
-	// Name is "zigbee2mqtt", "tasmota" or "homeassistant".
+	// Name is "zigbee2mqtt", "tasmota", "homeassistant" or "owntracks".
 	Name string
-	// BaseTopic is Zigbee2MQTT's base topic or Home Assistant's discovery
-	// prefix; the adapter's default ("zigbee2mqtt", "homeassistant") when
-	// empty. Tasmota takes none: it reads tele/, stat/ and cmnd/.
+	// BaseTopic is Zigbee2MQTT's base topic, Home Assistant's discovery
+	// prefix or OwnTracks' topic prefix; the adapter's default
+	// ("zigbee2mqtt", "homeassistant", "owntracks") when empty. Tasmota
+	// takes none: it reads tele/, stat/ and cmnd/.
 	BaseTopic string
 }
 
@@ -119,8 +125,12 @@ func NewRegistry(o Options) (*Registry, error) {
 	if err := checkBase(base); err != nil && base != "" {
 		return nil, fmt.Errorf("base topic %q: %w", o.BaseTopic, err)
 	}
+	if err := o.Presence.check(); err != nil {
+		return nil, err
+	}
 	r := newRegistry(base, o.Logger)
 	r.addAdapter(&native{base: r.base})
+	r.addPeopleLocked(o.Presence) // nothing else holds r yet
 	owner := map[string]string{r.base: adapterNative}
 	for _, c := range o.Adapters {
 		i := slices.IndexFunc(adapterTable, func(a adapterKind) bool { return a.name == c.Name })
@@ -143,7 +153,7 @@ func NewRegistry(o Options) (*Registry, error) {
 				return nil, fmt.Errorf("adapter %s: base topic %q: %w", c.Name, c.BaseTopic, err)
 			}
 		}
-		a := t.make(b)
+		a := t.make(b, o)
 		for _, ab := range a.bases() {
 			if other, dup := owner[ab]; dup {
 				return nil, fmt.Errorf("adapter %s: base topic %q is also %s's", c.Name, ab, other)

@@ -18,7 +18,7 @@ func TestNewRegistry(t *testing.T) {
 	}{
 		{name: "every adapter with its defaults", o: Options{Adapters: Adapters()}},
 		{name: "a deeper base topic beside the native one", o: Options{BaseTopic: "home", Adapters: []AdapterConfig{{Name: "zigbee2mqtt", BaseTopic: "home/zigbee"}}}},
-		{name: "an unknown adapter", o: Options{Adapters: []AdapterConfig{{Name: "zwave"}}}, err: `unknown adapter "zwave" (known: zigbee2mqtt, tasmota, homeassistant)`},
+		{name: "an unknown adapter", o: Options{Adapters: []AdapterConfig{{Name: "zwave"}}}, err: `unknown adapter "zwave" (known: zigbee2mqtt, tasmota, homeassistant, owntracks)`},
 		{name: "an adapter turned on twice", o: Options{Adapters: []AdapterConfig{{Name: "tasmota"}, {Name: "tasmota"}}}, err: "turned on twice"},
 		{name: "two adapters on one base topic", o: Options{BaseTopic: "zigbee2mqtt", Adapters: []AdapterConfig{{Name: "zigbee2mqtt"}}}, err: `base topic "zigbee2mqtt" is also native's`},
 		{name: "a native base topic on Tasmota's prefix", o: Options{BaseTopic: "tele", Adapters: []AdapterConfig{{Name: "tasmota"}}}, err: `base topic "tele" is also native's`},

@@ -32,6 +32,7 @@ type liveHub struct {
 	bus *hearth.Bus
 	reg *Registry
 	sub *hearth.Subscription
+	srv *mochi.Server
 }
 
 func startLiveHub(t *testing.T, o Options) *liveHub {
@@ -56,6 +57,9 @@ func startLiveHub(t *testing.T, o Options) *liveHub {
 		t.Fatal(err)
 	}
 	err = s.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		if pk.Origin == mochi.InlineClientId {
+			return // a busCommander's publish, already on the bus as a command
+		}
 		kind := hearth.KindMessage
 		if pk.Origin == hubClientID {
 			kind = hearth.KindCommand
@@ -74,6 +78,7 @@ func startLiveHub(t *testing.T, o Options) *liveHub {
 		bus.Close()
 	})
 	h.url = "tcp://" + ln.Addr().String()
+	h.srv = s
 	return h
 }
 

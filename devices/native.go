@@ -19,6 +19,10 @@ func (n *native) apply(r *Registry, e *hearth.Event, _, rest string, emit func(h
 		return false
 	}
 	e.Device = id
+	if h := r.hub[id]; h != nil {
+		r.applyHubLocked(e, id, kind, h, emit)
+		return true
+	}
 	if e.Kind != hearth.KindMessage {
 		return true // a command is what someone asked for, not what the device is
 	}

@@ -71,10 +71,12 @@ type Registry struct {
 	// The adapters and what they learned; written under mu by Apply (a
 	// discovery message) and by SetFile.
 	adapters []adapter
-	prefixes map[string][]prefix // by first topic level
-	routes   map[string][]route  // by exact topic
-	meta     map[string]*meta    // by device id
-	file     *File               // the devices file in force, or nil
+	prefixes map[string][]prefix   // by first topic level
+	routes   map[string][]route    // by exact topic
+	meta     map[string]*meta      // by device id
+	file     *File                 // the devices file in force, or nil
+	hub      map[string]*hubDevice // the hub's own devices (hubdevice.go), by id
+	secrets  secretBox             // codes taken out of commands, for the alarm
 
 	// Used only by writers, under mu.
 	p      parser

@@ -34,6 +34,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/events/stream", s.stream)
 	mux.HandleFunc("GET /api/events/{seq}/causes", s.causes)
 	mux.HandleFunc("GET /api/automations", s.listAutomations)
+	mux.HandleFunc("POST /api/automations/reload", s.reloadAutomations)
+	mux.HandleFunc("POST /api/automations/whatif", s.whatIf)
 	mux.HandleFunc("GET /api/automations/{id}", s.getAutomation)
 	mux.HandleFunc("GET /api/automations/{id}/traces", s.automationTraces)
 	mux.HandleFunc("POST /api/automations/{id}/{action}", s.automationAction)
@@ -103,10 +105,15 @@ func notFound(err error) bool {
 // unknown fields and trailing data. The error says what is wrong, for a 400
 // (or a 413 when too large, see bodyStatus).
 func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return readJSONMax(w, r, v, maxBodyBytes)
+}
+
+// readJSONMax is readJSON for a body of at most limit bytes.
+func readJSONMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !jsonContentType(ct) {
 		return fmt.Errorf("content type %q: want application/json", ct)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

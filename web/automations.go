@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -45,7 +46,14 @@ func (s *Server) listAutomations(w http.ResponseWriter, r *http.Request) {
 	if l.Automations == nil {
 		l.Automations = []hearth.AutomationInfo{}
 	}
-	writeJSON(w, http.StatusOK, l)
+	writeJSON(w, http.StatusOK, listBody{AutomationList: l, CanReload: s.opts.Reloader != nil})
+}
+
+// listBody is the answer of GET /api/automations: the list, and whether
+// the page may offer a reload (the hub has an automations file).
+type listBody struct {
+	hearth.AutomationList
+	CanReload bool `json:"can_reload"`
 }
 
 func (s *Server) getAutomation(w http.ResponseWriter, r *http.Request) {
@@ -128,6 +136,12 @@ func (s *Server) automationAction(w http.ResponseWriter, r *http.Request) {
 func (s *Server) automationError(w http.ResponseWriter, id string, err error) {
 	if notFound(err) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no automation %q", id))
+		return
+	}
+	if errors.Is(err, hearth.ErrBusy) {
+		// A single automation that is running, or one at its max: the
+		// page says so; nothing went wrong.
+		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
 	s.log.Error("automations", "id", id, "err", err)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ type fakeAutomations struct {
 	enabled map[string]bool
 	runs    int
 	limit   int
+	busy    bool // Run answers that a run is going
 }
 
 func newFakeAutomations() *fakeAutomations {
@@ -68,6 +70,9 @@ func (f *fakeAutomations) Run(_ context.Context, id string) (string, error) {
 	if _, err := f.info(id); err != nil {
 		return "", err
 	}
+	if f.busy {
+		return "", fmt.Errorf("automation %q %w: trigger dropped: mode single and run %s#%d is going", id, hearth.ErrBusy, id, f.runs)
+	}
 	f.runs++
 	return fmt.Sprintf("%s#%d", id, f.runs), nil
 }
@@ -92,8 +97,11 @@ func TestAutomationsAPI(t *testing.T) {
 	url := s.http.URL + "/api/automations"
 
 	t.Run("the list has the automations and the problems of the last load", func(t *testing.T) {
-		var l hearth.AutomationList
-		if code := get(t, url, &l); code != 200 || len(l.Automations) != 2 || len(l.Problems) != 1 || l.Problems[0].Line != 3 {
+		var l struct {
+			hearth.AutomationList
+			CanReload bool `json:"can_reload"`
+		}
+		if code := get(t, url, &l); code != 200 || len(l.Automations) != 2 || len(l.Problems) != 1 || l.Problems[0].Line != 3 || l.CanReload {
 			t.Fatalf("%d %+v", code, l)
 		}
 	})
@@ -122,6 +130,16 @@ func TestAutomationsAPI(t *testing.T) {
 			t.Fatalf("%d %v", code, body)
 		}
 	})
+	t.Run("run now on a running single automation is a conflict", func(t *testing.T) {
+		f.mu.Lock()
+		f.busy = true
+		f.mu.Unlock()
+		defer func() { f.mu.Lock(); f.busy = false; f.mu.Unlock() }()
+		var e errorBody
+		if code := call(t, "POST", url+"/night/run", "", &e); code != 409 || !strings.Contains(e.Error, "is going") {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
 	t.Run("traces come with their steps and a huge limit is clamped", func(t *testing.T) {
 		var traces []hearth.Trace
 		if code := get(t, url+"/night/traces?limit=1000000", &traces); code != 200 || len(traces) != 1 || traces[0].Steps[0].Kind != "trigger" || f.limit != maxTraces {
@@ -145,4 +163,185 @@ func TestAutomationsAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeReloader answers reloads with changes, or with the problems it is
+// given.
+type fakeReloader struct {
+	mu       sync.Mutex
+	problems []hearth.AutomationProblem
+	calls    int
+}
+
+func (f *fakeReloader) Reload(context.Context) (ReloadChanges, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.problems != nil {
+		return ReloadChanges{}, fmt.Errorf("reload a.yaml: %w", &ProblemsError{Problems: f.problems})
+	}
+	return ReloadChanges{Added: []string{"night"}, Unchanged: []string{"hall_light_on_motion"}}, nil
+}
+
+func TestReloadAPI(t *testing.T) {
+	f := &fakeReloader{}
+	s := newStack(t, stackOptions{noStore: true, reloader: f})
+	url := s.http.URL + "/api/automations/reload"
+
+	t.Run("a good file is swapped in and the answer says what changed", func(t *testing.T) {
+		var body struct {
+			ReloadChanges
+			Summary string
+		}
+		if code := call(t, "POST", url, "", &body); code != 200 || body.Summary != "added night" || len(body.Unchanged) != 1 || body.Changed == nil {
+			t.Fatalf("%d %+v", code, body)
+		}
+	})
+	t.Run("a file with mistakes is a 422 with every problem", func(t *testing.T) {
+		f.mu.Lock()
+		f.problems = []hearth.AutomationProblem{
+			{File: "a.yaml", Line: 3, Column: 5, Automation: "night", Message: "unknown field \"trigers\""},
+			{File: "a.yaml", Line: 9, Column: 7, Automation: "night", Message: "unknown device"},
+		}
+		f.mu.Unlock()
+		var body problemsBody
+		if code := call(t, "POST", url, "", &body); code != 422 || len(body.Problems) != 2 || body.Problems[1].Line != 9 || !strings.Contains(body.Error, "2 mistakes") {
+			t.Fatalf("%d %+v", code, body)
+		}
+	})
+	t.Run("a GET is not a reload", func(t *testing.T) {
+		f.mu.Lock()
+		before := f.calls
+		f.mu.Unlock()
+		recorder(s.web.Handler(), "GET", "/api/automations/reload", "")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.calls != before {
+			t.Fatal("a GET reloaded the automations")
+		}
+	})
+	t.Run("the list says the page may offer a reload", func(t *testing.T) {
+		both := newStack(t, stackOptions{noStore: true, automations: newFakeAutomations(), reloader: f})
+		var l struct {
+			CanReload bool `json:"can_reload"`
+		}
+		if code := get(t, both.http.URL+"/api/automations", &l); code != 200 || !l.CanReload {
+			t.Fatalf("%d %+v", code, l)
+		}
+	})
+	t.Run("without a reloader it is a 503 that says why", func(t *testing.T) {
+		bare := newStack(t, stackOptions{noStore: true})
+		var e errorBody
+		if code := call(t, "POST", bare.http.URL+"/api/automations/reload", "", &e); code != 503 || !strings.Contains(e.Error, "automations file") {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
+}
+
+// fakeWhatIf answers what-ifs with what it was asked; YAML holding
+// "broken" has a mistake, "huge" too many events, and "slow" waits until
+// release is closed or the request ends.
+type fakeWhatIf struct {
+	release chan struct{}
+	started chan struct{}
+}
+
+func (f *fakeWhatIf) WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (any, error) {
+	switch {
+	case strings.Contains(string(yaml), "broken"):
+		return nil, &ProblemsError{Problems: []hearth.AutomationProblem{{File: "what-if.yaml", Line: 2, Column: 3, Message: "unknown field \"trigers\""}}}
+	case strings.Contains(string(yaml), "huge"):
+		return nil, fmt.Errorf("read the log: %w (more than 200000)", ErrTooManyEvents)
+	case strings.Contains(string(yaml), "slow"):
+		f.started <- struct{}{}
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return map[string]any{"from": from, "to": until, "events": 0, "commands": []any{}, "traces": []any{}}, nil
+}
+
+func TestWhatIfAPI(t *testing.T) {
+	f := &fakeWhatIf{release: make(chan struct{}), started: make(chan struct{}, 1)}
+	s := newStack(t, stackOptions{noStore: true, whatIf: f})
+	url := s.http.URL + "/api/automations/whatif"
+
+	t.Run("the automations are replayed over the time asked for", func(t *testing.T) {
+		var res struct{ From, To time.Time }
+		if code := call(t, "POST", url, `{"yaml":"- id: a\n","since":"2h"}`, &res); code != 200 || res.To.Sub(res.From) != 2*time.Hour {
+			t.Fatalf("%d %+v", code, res)
+		}
+	})
+	t.Run("without since the last day is replayed", func(t *testing.T) {
+		var res struct{ From, To time.Time }
+		if code := call(t, "POST", url, `{"yaml":"- id: a\n"}`, &res); code != 200 || res.To.Sub(res.From) != 24*time.Hour {
+			t.Fatalf("%d %+v", code, res)
+		}
+	})
+	t.Run("YAML with mistakes is a 422 with the problems", func(t *testing.T) {
+		var body problemsBody
+		if code := call(t, "POST", url, `{"yaml":"broken"}`, &body); code != 422 || len(body.Problems) != 1 || body.Problems[0].Line != 2 {
+			t.Fatalf("%d %+v", code, body)
+		}
+	})
+	t.Run("too many events to replay is a 422 that asks for less", func(t *testing.T) {
+		var e errorBody
+		if code := call(t, "POST", url, `{"yaml":"huge","since":"168h"}`, &e); code != 422 || !strings.Contains(e.Error, "shorter time than 168h") {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
+	for _, c := range []struct{ name, body, want string }{
+		{"an empty yaml is a 400", `{"yaml":"  "}`, "yaml"},
+		{"a since that is not a duration is a 400", `{"yaml":"a","since":"yesterday"}`, "since"},
+		{"a since over a week is a 400", `{"yaml":"a","since":"169h"}`, "at most 168h"},
+		{"a negative since is a 400", `{"yaml":"a","since":"-1h"}`, "since"},
+		{"an unknown field is a 400", `{"yaml":"a","until":"now"}`, "unknown field"},
+		{"a body that is not JSON is a 400", `yaml: a`, "not valid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var e errorBody
+			if code := call(t, "POST", url, c.body, &e); code != 400 || !strings.Contains(e.Error, c.want) {
+				t.Fatalf("%d %+v", code, e)
+			}
+		})
+	}
+	t.Run("a body over 256 KiB is a 413", func(t *testing.T) {
+		big := `{"yaml":"` + strings.Repeat("#", 300<<10) + `"}`
+		var e errorBody
+		if code := call(t, "POST", url, big, &e); code != 413 {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
+	t.Run("a second what-if while one runs is a 429", func(t *testing.T) {
+		done := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", url, strings.NewReader(`{"yaml":"slow"}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-f.started
+		var e errorBody
+		code := call(t, "POST", url, `{"yaml":"- id: a"}`, &e)
+		close(f.release)
+		if code != 429 {
+			t.Errorf("second what-if: %d %+v", code, e)
+		}
+		if first := <-done; first != 200 {
+			t.Errorf("first what-if: %d", first)
+		}
+	})
+	t.Run("without a runner it is a 503", func(t *testing.T) {
+		bare := newStack(t, stackOptions{noStore: true})
+		var e errorBody
+		if code := call(t, "POST", bare.http.URL+"/api/automations/whatif", `{"yaml":"a"}`, &e); code != 503 {
+			t.Fatalf("%d %+v", code, e)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 // Package web serves the hub's page and its HTTP API: the devices, their
-// history, the event log with the causes of each event, and a live stream of
-// events (Server-Sent Events) that keeps open pages current.
+// history, the event log with the causes of each event, the automations
+// with their traces, reloads and what-if runs, and a live stream of events
+// (Server-Sent Events) that keeps open pages current.
 package web
 
 import (
@@ -92,6 +93,12 @@ type Options struct {
 	// Automations lists and controls the automations; nil until the engine
 	// provides it, and the page says so.
 	Automations Automations
+	// Reloader reloads the automations from their files; nil when the hub
+	// has none (the demo), and POST /api/automations/reload answers 503.
+	Reloader Reloader
+	// WhatIf runs automations written on the page against the log; nil
+	// makes POST /api/automations/whatif answer 503.
+	WhatIf WhatIfRunner
 	// Progress reports the stream and log positions for /healthz.
 	Progress Progress
 	// Metrics serves /metrics in the Prometheus text format; nil for none.
@@ -118,6 +125,7 @@ type Server struct {
 	heartbeat   time.Duration
 	readTimeout time.Duration // of a request; a live stream lifts it
 	now         func() time.Time
+	whatIfSlot  chan struct{} // one what-if at a time: each replays a lot of the log
 }
 
 // New makes a server; Start makes it listen.
@@ -133,7 +141,7 @@ func New(o Options) *Server {
 	s := &Server{
 		opts: o, log: o.Logger.With("component", "web"), start: time.Now(),
 		ctx: ctx, cancel: cancel, heartbeat: heartbeatEvery, readTimeout: 30 * time.Second, now: time.Now,
-		assets: loadAssets(),
+		assets: loadAssets(), whatIfSlot: make(chan struct{}, 1),
 	}
 	s.handle = s.routes()
 	return s

@@ -47,6 +47,9 @@ type stackOptions struct {
 	noStore bool
 	// automations is handed to the server.
 	automations Automations
+	// reloader and whatIf are handed to the server.
+	reloader Reloader
+	whatIf   WhatIfRunner
 }
 
 // testClock stamps bus events; tests that need a history move it.
@@ -87,7 +90,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	s.bus.AddStage(s.reg)
 	opts := Options{
 		Devices: s.reg, BaseTopic: "home", Stream: s.bus, Progress: s.bus,
-		Automations: o.automations, Logger: testLogger(t),
+		Automations: o.automations, Reloader: o.reloader, WhatIf: o.whatIf, Logger: testLogger(t),
 	}
 	var runDone chan error
 	var cancelRun context.CancelFunc

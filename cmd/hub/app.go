@@ -17,6 +17,7 @@ import (
 	"hearth/devices"
 	"hearth/devices/sim"
 	"hearth/examples"
+	"hearth/notify"
 	"hearth/store"
 	"hearth/web"
 )
@@ -32,10 +33,14 @@ type App struct {
 	bus     *hearth.Bus
 	devices *devices.Registry
 	engine  *automations.Engine
-	broker  *broker.Broker
+	broker  *broker.Broker // the embedded broker, nil with an external one
+	remote  *broker.Remote // the external broker, nil with the embedded one
+	bridges []*broker.Bridge
 	web     *web.Server
 	house   *sim.House
 	counter *eventCounter
+	notify  *notify.Notifier
+	own     *ownDevices // the house mode, the alarm, people
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -64,69 +69,134 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	if a.store, err = store.Open(filepath.Join(cfg.DataDir, "hearth.db"), log); err != nil {
 		return a, err
 	}
-	a.devices = devices.New(cfg.BaseTopic, log)
+	if a.devices, err = newRegistry(cfg, log); err != nil {
+		return a, err
+	}
 	next, err := a.restore(ctx)
 	if err != nil {
 		return a, err
 	}
-	a.bus = hearth.NewBus(hearth.BusOptions{NextSeq: next, Durable: true})
+	// Without the recorder role nothing here logs events, so nothing waits
+	// for the log: the recorder elsewhere acknowledges what it logged.
+	a.bus = hearth.NewBus(hearth.BusOptions{NextSeq: next, Durable: cfg.runs(roleRecorder)})
 	a.bus.AddStage(a.devices)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	storeSub := a.bus.Subscribe("store", hearth.MustNotMiss)
-	a.goRun("store", func() error { return a.store.Run(runCtx, storeSub, a.bus) })
+	if cfg.runs(roleRecorder) {
+		storeSub := a.bus.Subscribe("store", hearth.MustNotMiss)
+		a.goRun("store", func() error { return a.store.Run(runCtx, storeSub, a.bus) })
+	}
 	a.counter = &eventCounter{counts: map[hearth.Kind]uint64{}}
 	counterSub := a.bus.Subscribe("metrics", hearth.MustNotMiss)
 	a.goRun("metrics", func() error { return a.counter.run(runCtx, counterSub) })
 
-	if a.broker, err = broker.New(broker.Config{Addr: cfg.MQTTAddr, Logger: log}, a.bus); err != nil {
-		return a, err
+	var mqtt hearth.Commander
+	if cfg.Broker != nil {
+		rc := *cfg.Broker
+		rc.Logger = log
+		if a.remote, err = broker.NewRemote(rc, a.bus); err != nil {
+			return a, err
+		}
+		mqtt = a.remote
+	} else {
+		bc := broker.Config{
+			Addr: cfg.MQTTAddr, Logger: log,
+			UsersFile: cfg.UsersFile, AllowAnonymous: cfg.AllowAnonymous,
+			TLS: cfg.TLS, WebSocket: cfg.WebSocket, Limits: cfg.Limits,
+		}
+		if a.broker, err = broker.New(bc, a.bus); err != nil {
+			return a, err
+		}
+		mqtt = a.broker
 	}
-	a.engine = automations.New(automations.Options{
-		Commander: a.broker,
-		Devices:   a.devices,
-		Clock:     automations.RealClock(),
-		Logger:    log,
-		BaseTopic: cfg.BaseTopic,
-		Persist:   a.store,
-		Events:    a.bus,
-		Log:       a.store,
-		Latitude:  cfg.Location.Latitude,
-		Longitude: cfg.Location.Longitude,
-	})
-	if err = a.loadAutomations(cfg); err != nil {
-		return a, err
-	}
-	engineSub := a.bus.Subscribe("automations", hearth.MustNotMiss)
-	a.goRun("automations", func() error { return a.engine.Consume(runCtx, engineSub) })
-	if cfg.Automations != "" {
-		watchCtx, stopWatch := context.WithCancel(runCtx)
-		a.stopWatch = stopWatch
-		a.goRun("automations watcher", func() error { return a.watchAutomations(watchCtx, cfg.Automations) })
+	commander := deviceCommander{next: mqtt, translate: a.devices, base: cfg.BaseTopic}
+
+	if cfg.runs(roleAutomations) {
+		if a.own, err = a.startOwnDevices(runCtx, cfg.House, cfg.Alarm, cfg.Demo, mqtt, devices.SystemClock()); err != nil {
+			return a, err
+		}
+		if a.notify, err = newNotifier(cfg, a.bus, log); err != nil {
+			return a, err
+		}
+		a.engine = automations.New(automations.Options{
+			Notifier:  a.notify,
+			Channels:  a.notify.Channels(),
+			Commander: commander,
+			Devices:   a.devices,
+			Clock:     automations.RealClock(),
+			Logger:    log,
+			BaseTopic: cfg.BaseTopic,
+			Persist:   a.store,
+			Events:    a.bus,
+			Log:       a.store,
+			Latitude:  cfg.Location.Latitude,
+			Longitude: cfg.Location.Longitude,
+		})
+		if err = a.loadAutomations(cfg); err != nil {
+			return a, err
+		}
+		engineSub := a.bus.Subscribe("automations", hearth.MustNotMiss)
+		a.goRun("automations", func() error { return a.engine.Consume(runCtx, engineSub) })
+		if cfg.Automations != "" {
+			watchCtx, stopWatch := context.WithCancel(runCtx)
+			a.stopWatch = stopWatch
+			a.goRun("automations watcher", func() error { return a.watchAutomations(watchCtx, cfg.Automations) })
+		}
 	}
 
-	if err = a.broker.Start(); err != nil {
-		return a, err
+	// Messages flow from here on: every subscriber above is in place.
+	if a.remote != nil {
+		startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+		err = a.remote.Start(startCtx)
+		cancelStart()
+		if err != nil {
+			return a, fmt.Errorf("external broker %s: %w", cfg.Broker.Endpoint.LogValue(), err)
+		}
+	} else {
+		if err = a.broker.Start(); err != nil {
+			return a, err
+		}
+		for _, bc := range cfg.Bridges {
+			bc.Logger = log
+			b, err := broker.NewBridge(a.broker, bc)
+			if err == nil {
+				err = b.Start(ctx)
+			}
+			if err != nil {
+				return a, fmt.Errorf("bridge %s: %w", bc.Name, err)
+			}
+			a.bridges = append(a.bridges, b)
+		}
 	}
-	a.web = web.New(web.Options{
-		Addr:        cfg.HTTPAddr,
-		Devices:     a.devices,
-		Log:         a.store,
-		History:     a.store,
-		Meta:        a.store,
-		Info:        a.devices,
-		Commander:   a.broker,
-		BaseTopic:   cfg.BaseTopic,
-		Stream:      a.bus,
-		Automations: a.engine,
-		Progress:    a.bus,
-		Metrics:     a.metricsHandler(),
-		Logger:      log,
-	})
-	if err = a.web.Start(); err != nil {
-		return a, err
+
+	if cfg.runs(roleWeb) {
+		opts := web.Options{
+			Addr:      cfg.HTTPAddr,
+			Devices:   a.devices,
+			Log:       a.store,
+			History:   a.store,
+			Meta:      a.store,
+			Info:      a.devices,
+			Commander: commander,
+			BaseTopic: cfg.BaseTopic,
+			Stream:    a.bus,
+			Progress:  a.bus,
+			Metrics:   a.metricsHandler(),
+			Logger:    log,
+		}
+		if a.engine != nil {
+			opts.Automations = a.engine
+			opts.Reloader = a.webReloader() // webadapter.go
+			opts.WhatIf = webAutomations{a}
+		}
+		a.web = web.New(opts)
+		if err = a.web.Start(); err != nil {
+			return a, err
+		}
 	}
+
+	a.announce(ctx, cfg, mqtt)
 
 	if cfg.Demo {
 		seed := uint64(time.Now().UnixNano())
@@ -134,11 +204,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		if err != nil {
 			return a, fmt.Errorf("demo house: %w", err)
 		}
-		if err = a.house.Start(ctx, "tcp://"+dialAddr(a.broker.Addr())); err != nil {
+		url := "tcp://" + dialAddr(a.MQTTAddr())
+		if cfg.Broker != nil {
+			url = cfg.Broker.URL
+		}
+		if err = a.house.Start(ctx, url); err != nil {
 			return a, fmt.Errorf("demo house: %w", err)
 		}
 	}
-	log.Info("hub started", "next_seq", next, "automations", cfg.Automations, "demo", cfg.Demo)
+	log.Info("hub started", "next_seq", next, "roles", cfg.Roles, "automations", cfg.Automations, "demo", cfg.Demo)
 	return a, nil
 }
 
@@ -175,6 +249,22 @@ func (a *App) restore(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("restore devices: %w", err)
 	}
 	a.devices.Restore(states)
+	// What adapters learned from retained configuration (Home Assistant
+	// discovery, Zigbee2MQTT's device list) is not part of the state: read
+	// the newest of those messages again.
+	var prefixes []string
+	for _, f := range a.devices.ConfigFilters() {
+		prefixes = append(prefixes, literalPrefix(f))
+	}
+	configs, err := a.store.LatestMessages(ctx, prefixes)
+	if err != nil {
+		return 0, fmt.Errorf("restore device configuration: %w", err)
+	}
+	for _, e := range configs {
+		if a.devices.IsConfigTopic(e.Topic) {
+			a.devices.ApplyLogged(e)
+		}
+	}
 	err = a.store.Replay(ctx, stateSeq+1, func(e hearth.Event) error {
 		a.devices.ApplyLogged(e)
 		return nil
@@ -187,6 +277,69 @@ func (a *App) restore(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read log end: %w", err)
 	}
 	return last + 1, nil
+}
+
+// newRegistry makes the device read model with the configured adapters and
+// devices file.
+func newRegistry(cfg Config, log *slog.Logger) (*devices.Registry, error) {
+	adapters := adapterConfigs(cfg)
+	var file *devices.File
+	if cfg.DevicesFile != "" {
+		var err error
+		if file, err = devices.LoadFile(cfg.DevicesFile); err != nil {
+			return nil, fmt.Errorf("devices file: %w", err)
+		}
+	}
+	reg, err := devices.NewRegistry(devices.Options{
+		BaseTopic: cfg.BaseTopic, Adapters: adapters, File: file, Logger: log,
+		Presence: presenceConfig(cfg.Presence, cfg.Location),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	return reg, nil
+}
+
+// adapterConfigs are the adapters the configuration turns on: all of them
+// unless it lists some.
+func adapterConfigs(cfg Config) []devices.AdapterConfig {
+	if cfg.Adapters == nil {
+		return devices.Adapters()
+	}
+	out := make([]devices.AdapterConfig, 0, len(cfg.Adapters))
+	for _, a := range cfg.Adapters {
+		out = append(out, devices.AdapterConfig{Name: a.Name, BaseTopic: a.BaseTopic})
+	}
+	return out
+}
+
+// announce tells Home Assistant MQTT devices (ESPHome, Zigbee2MQTT's
+// discovery, Tasmota's) that a controller is online, as Home Assistant's
+// birth message does: they send their discovery configuration again.
+func (a *App) announce(ctx context.Context, cfg Config, mqtt hearth.Commander) {
+	for _, ad := range adapterConfigs(cfg) {
+		if ad.Name != "homeassistant" {
+			continue
+		}
+		prefix := ad.BaseTopic
+		if prefix == "" {
+			prefix = "homeassistant"
+		}
+		c := hearth.Command{Topic: prefix + "/status", Payload: []byte("online"), Cause: hearth.Cause{Source: "hub"}}
+		if _, err := mqtt.Command(ctx, c); err != nil {
+			a.log.Warn("could not announce the hub to Home Assistant devices", "topic", c.Topic, "err", err)
+		}
+	}
+}
+
+// literalPrefix is the part of a topic filter before its first wildcard.
+func literalPrefix(filter string) string {
+	for i, c := range filter {
+		if c == '+' || c == '#' {
+			return filter[:i]
+		}
+	}
+	return filter
 }
 
 // goRun runs a consumer until it returns, keeping its error for Close.
@@ -209,11 +362,22 @@ func (a *App) goRun(name string, f func() error) {
 // supervisor restarts it, rather than run on without a log.
 func (a *App) Failed() <-chan struct{} { return a.failed }
 
-// MQTTAddr returns the broker's listen address.
-func (a *App) MQTTAddr() net.Addr { return a.broker.Addr() }
+// MQTTAddr returns the embedded broker's listen address, nil with an
+// external broker.
+func (a *App) MQTTAddr() net.Addr {
+	if a.broker == nil {
+		return nil
+	}
+	return a.broker.Addr()
+}
 
-// HTTPAddr returns the web server's listen address.
-func (a *App) HTTPAddr() net.Addr { return a.web.Addr() }
+// HTTPAddr returns the web server's listen address, nil without the web role.
+func (a *App) HTTPAddr() net.Addr {
+	if a.web == nil {
+		return nil
+	}
+	return a.web.Addr()
+}
 
 // Close stops the hub in the reverse order of Start: the simulated house,
 // the web server, the broker (no more events come in), the automations; then
@@ -237,11 +401,21 @@ func (a *App) close() error {
 	if a.web != nil {
 		errs = append(errs, a.web.Close(ctx))
 	}
+	for _, b := range a.bridges {
+		errs = append(errs, b.Close())
+	}
 	if a.broker != nil {
 		errs = append(errs, a.broker.Close())
 	}
+	if a.remote != nil {
+		errs = append(errs, a.remote.Close())
+	}
+	a.own.Close() // after the broker: no more commands reach it
 	if a.engine != nil {
 		a.engine.Close()
+	}
+	if a.notify != nil {
+		a.notify.Close() // after the runs that notify, before the bus its outcomes go to
 	}
 	if a.bus != nil {
 		a.bus.Close() // consumers drain what is left, the store commits it

@@ -8,10 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/token"
+
+	"hearth/broker"
+	"hearth/devices"
 )
 
 // Config is what the config file and the command line set. Flags override
@@ -25,8 +30,63 @@ type Config struct {
 	BaseTopic   string     `yaml:"base_topic"`
 	LogLevel    slog.Level `yaml:"log_level"`
 	Location    Location   `yaml:"location,omitempty"`
+	// DevicesFile names devices, places them in rooms and maps other topic
+	// layouts (docs/devices.md).
+	DevicesFile string `yaml:"devices,omitempty"`
+	// Adapters are the device conventions read besides the native one; all
+	// of them when not set, none with an empty list.
+	Adapters []AdapterConfig `yaml:"adapters,omitempty"`
+	// Broker makes the hub a client of an external broker instead of
+	// running its own (docs/scaling.md).
+	Broker *broker.RemoteConfig `yaml:"broker,omitempty"`
+	// Bridges forward topics between the embedded broker and remote ones.
+	Bridges []broker.BridgeConfig `yaml:"bridges,omitempty"`
+	// UsersFile holds the broker's users and their ACLs (docs/security.md);
+	// <data>/users.yaml when empty. With no users, only clients on this
+	// machine may connect, unless AllowAnonymous.
+	UsersFile      string `yaml:"users_file,omitempty"`
+	AllowAnonymous bool   `yaml:"allow_anonymous,omitempty"`
+	// TLS and WebSocket are further MQTT listeners, off unless set.
+	TLS       broker.TLSConfig       `yaml:"tls,omitempty"`
+	WebSocket broker.WebSocketConfig `yaml:"websocket,omitempty"`
+	// Limits bound what one client or address may take of the broker.
+	Limits broker.Limits `yaml:"limits,omitempty"`
+	// House, Alarm and Presence configure the hub's own devices: the house
+	// mode, the alarm panel and people (docs/alarm.md).
+	House    devices.HouseConfig  `yaml:"house,omitempty"`
+	Alarm    *devices.AlarmConfig `yaml:"alarm,omitempty"`
+	Presence devices.Presence     `yaml:"presence,omitempty"`
+	// Notify configures the notification channels (notify.go).
+	Notify NotifyConfig `yaml:"notify,omitempty"`
+	// Roles are the parts of the hub this process runs: broker, recorder,
+	// automations, web; all of them when empty.
+	Roles []string `yaml:"roles,omitempty"`
 	// File is the config file read, if any.
 	File string `yaml:"-"`
+}
+
+// The parts of the hub that --role picks.
+const (
+	roleBroker      = "broker"
+	roleRecorder    = "recorder"
+	roleAutomations = "automations"
+	roleWeb         = "web"
+)
+
+var allRoles = []string{roleBroker, roleRecorder, roleAutomations, roleWeb}
+
+// runs reports whether this process runs a role.
+func (c Config) runs(role string) bool {
+	return len(c.Roles) == 0 || slices.Contains(c.Roles, role)
+}
+
+// AdapterConfig turns on one device adapter.
+type AdapterConfig struct {
+	// Name is zigbee2mqtt, tasmota or homeassistant.
+	Name string `yaml:"name"`
+	// BaseTopic is Zigbee2MQTT's base topic or Home Assistant's discovery
+	// prefix; the adapter's own default when empty.
+	BaseTopic string `yaml:"base_topic,omitempty"`
 }
 
 // Location is where the house is, for sunrise and sunset.
@@ -50,9 +110,22 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen `address` of the web page and API")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "`folder` for the event log and state")
 	fs.StringVar(&c.Automations, "automations", "", "automations YAML `file or folder`")
+	fs.StringVar(&c.DevicesFile, "devices", "", "devices YAML `file`: names, rooms, hand-mapped topics")
+	fs.StringVar(&c.UsersFile, "users", "", "the broker's users `file` (<data>/users.yaml when empty)")
+	fs.BoolVar(&c.AllowAnonymous, "allow-anonymous", false, "let clients without a user connect from the network (logged as a warning)")
 	fs.BoolVar(&c.Demo, "demo", false, "start a simulated house and its example automations")
 	fs.StringVar(&c.BaseTopic, "base-topic", c.BaseTopic, "MQTT `topic` under which devices live")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	var remote broker.RemoteConfig
+	fs.StringVar(&remote.URL, "broker", "", "external broker `URL` (mqtt://host:1883, mqtts://host:8883) instead of the embedded one")
+	fs.StringVar(&remote.CAFile, "broker-ca", "", "CA certificate `file` for mqtts://")
+	fs.StringVar(&remote.CertFile, "broker-cert", "", "client certificate `file` for mqtts://")
+	fs.StringVar(&remote.KeyFile, "broker-key", "", "client key `file` for mqtts://")
+	fs.StringVar(&remote.Username, "broker-user", "", "`user` name at the external broker")
+	fs.StringVar(&remote.PasswordFile, "broker-password-file", "", "`file` holding the password at the external broker")
+	fs.StringVar(&remote.ClientID, "broker-client-id", "", "MQTT client `id` at the external broker (hearth-<host> when empty)")
+	fs.StringVar(&remote.SharedGroup, "broker-share", "", "subscribe through a shared subscription `group` ($share/GROUP/...)")
+	roles := fs.String("role", "", "comma-separated `roles` this process runs: broker, recorder, automations, web (all when empty)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hub [flags]\n       hub config [flags]    print the effective configuration\n\nHearth smart-home hub.\n\nFlags:\n")
@@ -70,6 +143,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
 	}
+	if remote.URL != "" {
+		c.Broker = &remote
+	}
+	if *roles != "" {
+		c.Roles = strings.Split(*roles, ",")
+	}
 	if *file != "" {
 		fromFile, err := loadConfigFile(*file)
 		if err != nil {
@@ -80,6 +159,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		c = mergeFlags(fromFile, c, set)
 		c.File = *file
 	}
+	if c.UsersFile == "" {
+		c.UsersFile = filepath.Join(c.DataDir, "users.yaml")
+	}
 	return c, c.validate()
 }
 
@@ -87,13 +169,19 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 func mergeFlags(file, flags Config, set map[string]bool) Config {
 	out := file
 	pick := map[string]func(){
-		"mqtt":        func() { out.MQTTAddr = flags.MQTTAddr },
-		"http":        func() { out.HTTPAddr = flags.HTTPAddr },
-		"data":        func() { out.DataDir = flags.DataDir },
-		"automations": func() { out.Automations = flags.Automations },
-		"demo":        func() { out.Demo = flags.Demo },
-		"base-topic":  func() { out.BaseTopic = flags.BaseTopic },
-		"log-level":   func() { out.LogLevel = flags.LogLevel },
+		"mqtt":            func() { out.MQTTAddr = flags.MQTTAddr },
+		"http":            func() { out.HTTPAddr = flags.HTTPAddr },
+		"data":            func() { out.DataDir = flags.DataDir },
+		"automations":     func() { out.Automations = flags.Automations },
+		"devices":         func() { out.DevicesFile = flags.DevicesFile },
+		"users":           func() { out.UsersFile = flags.UsersFile },
+		"allow-anonymous": func() { out.AllowAnonymous = flags.AllowAnonymous },
+		"demo":            func() { out.Demo = flags.Demo },
+		"base-topic":      func() { out.BaseTopic = flags.BaseTopic },
+		"log-level":       func() { out.LogLevel = flags.LogLevel },
+		"role":            func() { out.Roles = flags.Roles },
+		// --broker and its companions replace the file's broker section.
+		"broker": func() { out.Broker = flags.Broker },
 	}
 	for name, apply := range pick {
 		if set[name] {
@@ -141,6 +229,27 @@ func (c Config) validate() error {
 	}
 	if c.BaseTopic == "" || strings.ContainsAny(c.BaseTopic, "+#") || strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
 		return fmt.Errorf("base topic %q: want a topic without wildcards or leading/trailing slash", c.BaseTopic)
+	}
+	for _, a := range c.Adapters {
+		switch a.Name {
+		case "zigbee2mqtt", "tasmota", "homeassistant", "owntracks":
+		default:
+			return fmt.Errorf("adapters: %q is not an adapter: want zigbee2mqtt, tasmota, homeassistant or owntracks", a.Name)
+		}
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(allRoles, r) {
+			return fmt.Errorf("role %q: want broker, recorder, automations or web", r)
+		}
+	}
+	if c.Broker != nil && c.Broker.URL == "" {
+		return errors.New("broker: want a url such as mqtt://host:1883")
+	}
+	if c.Broker == nil && !c.runs(roleBroker) {
+		return errors.New("without the broker role, --broker must name the broker to use")
+	}
+	if c.Broker != nil && len(c.Bridges) > 0 {
+		return errors.New("bridges: only the embedded broker bridges; with --broker, bridge in the external broker")
 	}
 	if l := c.Location; l.Latitude < -90 || l.Latitude > 90 || l.Longitude < -180 || l.Longitude > 180 {
 		return fmt.Errorf("location %v, %v: latitude must be within ±90 and longitude within ±180", l.Latitude, l.Longitude)

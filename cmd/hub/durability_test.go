@@ -80,7 +80,7 @@ func startHubProcess(t *testing.T, dataDir string, flags ...string) *hubProcess 
 		close(lines)
 	}()
 	timeout := time.After(60 * time.Second)
-	for p.mqttAddr == "" || p.httpAddr == "" {
+	for ready := false; !ready; {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -92,6 +92,7 @@ func startHubProcess(t *testing.T, dataDir string, flags ...string) *hubProcess 
 			if a, ok := strings.CutPrefix(line, "hearth: http listening on http://"); ok {
 				p.httpAddr = a
 			}
+			ready = line == "hearth: ready"
 		case <-timeout:
 			t.Fatal("hub process did not say where it listens within 60s")
 		}

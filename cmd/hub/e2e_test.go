@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hearth"
+	"hearth/automations"
 )
 
 const motionLightYAML = `
@@ -107,7 +108,7 @@ func TestTheConditionHoldsTheLightOff(t *testing.T) {
 	}
 	var evs []apiEvent
 	eventually(t, "the ON command in the log", func() bool {
-		evs = events(t, app.HTTPAddr().String(), "kind=command")
+		evs = events(t, app.HTTPAddr().String(), "kind=command&device=hall_light")
 		return len(evs) >= 1
 	})
 	trigger := findEvent(t, app.HTTPAddr().String(), evs[len(evs)-1].Cause.Seq)
@@ -161,4 +162,14 @@ func TestTheDemoHouseRunsItsAutomationsOnSimulatedDevices(t *testing.T) {
 		cmds := events(t, httpAddr, "kind=command&device=hall_light")
 		return len(cmds) > 0 && strings.HasPrefix(cmds[0].Cause.Run, "hall_light_on_motion#")
 	})
+}
+
+func TestTheExampleFilesLoad(t *testing.T) {
+	for _, file := range []string{"../../examples/demo.yaml", "../../examples/alarm.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			if _, err := automations.Load(file); err != nil {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
 }

@@ -28,6 +28,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return configCommand(args[1:], stdout, stderr)
 		case "automations":
 			return automationsCommand(args[1:], stdout, stderr)
+		case "notify":
+			return notifyCommand(args[1:], stdout, stderr)
+		case "user":
+			return userCommand(args[1:], os.Stdin, stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
@@ -57,9 +61,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hub:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "hearth: mqtt listening on %s\n", app.MQTTAddr())
-	fmt.Fprintf(stdout, "hearth: http listening on http://%s\n", app.HTTPAddr())
-	if cfg.Demo {
+	if addr := app.MQTTAddr(); addr != nil {
+		fmt.Fprintf(stdout, "hearth: mqtt listening on %s\n", addr)
+	} else if cfg.Broker != nil {
+		fmt.Fprintf(stdout, "hearth: mqtt client of %s\n", cfg.Broker.Endpoint.LogValue())
+	}
+	if addr := app.HTTPAddr(); addr != nil {
+		fmt.Fprintf(stdout, "hearth: http listening on http://%s\n", addr)
+	}
+	defer fmt.Fprintln(stdout, "hearth: stopped")
+	fmt.Fprintln(stdout, "hearth: ready")
+	if cfg.Demo && app.HTTPAddr() != nil {
 		fmt.Fprintf(stdout, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(app.HTTPAddr()))
 	}
 	code := 0
@@ -67,8 +79,11 @@ wait:
 	for {
 		select {
 		case <-hup:
-			if err := app.Reload("SIGHUP"); err != nil {
+			if err := app.Reload("SIGHUP"); err != nil && !errors.Is(err, errNoAutomationsPath) {
 				log.Error("SIGHUP: automations not reloaded; the previous ones keep running", "err", err)
+			}
+			if err := app.ReloadUsers(); err != nil {
+				log.Error("SIGHUP: broker users not reloaded", "err", err)
 			}
 		case <-ctx.Done():
 			log.Info("shutting down")

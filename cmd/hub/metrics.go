@@ -107,10 +107,15 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.NewInvalidMetric(descLogEvents, err)
 	}
-	bs := a.broker.Stats()
-	ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(bs.ClientsConnected))
-	ch <- prometheus.MustNewConstMetric(descMsgsIn, prometheus.CounterValue, float64(bs.MessagesReceived))
-	ch <- prometheus.MustNewConstMetric(descMsgsOut, prometheus.CounterValue, float64(bs.MessagesSent))
+	if a.broker != nil {
+		bs := a.broker.Stats()
+		ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(bs.ClientsConnected))
+		ch <- prometheus.MustNewConstMetric(descMsgsIn, prometheus.CounterValue, float64(bs.MessagesReceived))
+		ch <- prometheus.MustNewConstMetric(descMsgsOut, prometheus.CounterValue, float64(bs.MessagesSent))
+	}
+	if a.engine == nil {
+		return
+	}
 	for outcome, n := range a.engine.RunOutcomes() {
 		ch <- prometheus.MustNewConstMetric(descRuns, prometheus.CounterValue, float64(n), outcome)
 	}

@@ -15,12 +15,16 @@ import (
 // change before it is reloaded: editors write a file in several steps.
 const reloadSettle = 300 * time.Millisecond
 
+// errNoAutomationsPath is Reload's answer when the hub runs without an
+// automations file (the demo's are built in).
+var errNoAutomationsPath = errors.New("no automations path to reload: start the hub with --automations")
+
 // Reload reloads the automations from their path. A file with mistakes never
 // replaces the running automations; its problems are returned, logged and
 // shown on the page.
 func (a *App) Reload(by string) error {
 	if a.automationsPath == "" {
-		return errors.New("no automations path to reload: start the hub with --automations")
+		return errNoAutomationsPath
 	}
 	changes, err := a.engine.Reload(a.automationsPath)
 	if err != nil {
@@ -28,6 +32,14 @@ func (a *App) Reload(by string) error {
 	}
 	a.log.Info("automations reloaded", "by", by, "path", a.automationsPath, "changes", changes.String())
 	return nil
+}
+
+// ReloadUsers re-reads the embedded broker's users file.
+func (a *App) ReloadUsers() error {
+	if a.broker == nil {
+		return nil
+	}
+	return a.broker.ReloadUsers()
 }
 
 // watchAutomations reloads the automations whenever their file or folder

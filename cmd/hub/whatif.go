@@ -12,7 +12,6 @@ import (
 	"sort"
 	"time"
 
-	"hearth"
 	"hearth/automations"
 	"hearth/store"
 )
@@ -85,17 +84,9 @@ func whatIf(ctx context.Context, file, dataDir, base string, from, until time.Ti
 		return nil, err
 	}
 	defer st.Close()
-	first, err := st.FirstSeqSince(ctx, from)
+	events, err := logEvents(ctx, st, from, 0)
 	if err != nil {
 		return nil, err
-	}
-	var events []hearth.Event
-	err = st.Replay(ctx, first, func(e hearth.Event) error {
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the log: %w", err)
 	}
 	return automations.WhatIf(ctx, set, events, automations.WhatIfOptions{Until: until, BaseTopic: base})
 }

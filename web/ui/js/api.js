@@ -1,10 +1,12 @@
 // The hub's JSON API. Errors come back as {"error": "..."}; api throws an
-// Error with that message (and the status) so views can show it.
+// Error with that message (and the status, and the whole answer: a 422
+// lists problems) so views can show it.
 
 export class APIError extends Error {
-  constructor(status, message) {
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -28,7 +30,7 @@ export async function api(path, opts = {}) {
   } catch {
     // A proxy's HTML error page, or an empty answer.
   }
-  if (!res.ok) throw new APIError(res.status, (body && body.error) || `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new APIError(res.status, (body && body.error) || `${res.status} ${res.statusText}`, body);
   return body;
 }
 

@@ -1,57 +1,94 @@
 // The page: a router over the hash (#/, #/device/<id>, #/events,
-// #/automations), the live connection and its status.
+// #/event/<seq>, #/automations, #/automations/<id>), the live connection
+// and its status. The views people open most come with the page; the
+// others are loaded when first opened, with their own stylesheet, so that
+// the home page stays light.
 
-import {h, clear} from './dom.js';
+import {h, clear, loadStyle} from './dom.js';
 import {Live} from './live.js';
 import * as home from './home.js';
 import * as device from './device.js';
 import * as events from './events.js';
-import * as automations from './automations.js';
 
 const live = new Live();
 const main = document.getElementById('main');
 const conn = document.getElementById('conn');
 let view = null;
 let first = true;
+let current = 0; // counts navigations, so that a late module mounts only if still wanted
+
+// Views loaded on demand: [their module, their stylesheet].
+const LAZY = {
+  automations: () => [import('./automations.js'), loadStyle('/views.css')],
+  automation: () => [import('./automation.js'), loadStyle('/views.css')],
+  event: () => [import('./event.js'), loadStyle('/views.css')],
+};
 
 function route() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [name, ...rest] = hash.split('/');
   const arg = decodeURIComponent(rest.join('/'));
+  const nav = ++current;
   if (view) view.unmount();
+  view = null;
   clear(main);
-  let nav = name || 'home';
   switch (name) {
     case '':
-      view = home.mount(main, live);
-      document.title = 'Hearth';
+      show(home.mount(main, live), 'home', 'Hearth');
       break;
     case 'device':
-      view = device.mount(main, live, arg);
-      nav = 'home';
+      show(device.mount(main, live, arg), 'home');
       break;
     case 'events':
-      view = events.mount(main, live);
-      document.title = 'Events · Hearth';
+      show(events.mount(main, live), 'events', 'Events · Hearth');
+      break;
+    case 'event':
+      lazy(nav, 'event', 'events', arg, `Event ${arg} · Hearth`);
       break;
     case 'automations':
-      view = automations.mount(main, live);
-      document.title = 'Automations · Hearth';
+      if (arg) lazy(nav, 'automation', 'automations', arg, 'Automation · Hearth');
+      else lazy(nav, 'automations', 'automations', '', 'Automations · Hearth');
       break;
-    default:
-      view = {title: h('h1', {tabindex: -1}, 'Not found'), unmount() {}};
-      main.append(view.title, h('p', {}, h('a', {href: '#/'}, 'Back to the house')));
-      nav = '';
+    default: {
+      const title = h('h1', {tabindex: -1}, 'Not found');
+      main.append(title, h('p', {}, h('a', {href: '#/'}, 'Back to the house')));
+      show({title, unmount() {}}, '');
+    }
   }
+}
+
+// show makes v the current view, marks its entry of the navigation and,
+// after a navigation (not the first load), moves focus to its heading so
+// that a screen reader announces where the user is.
+function show(v, nav, title) {
+  view = v;
+  if (title) document.title = title;
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  // After a navigation (not the first load), move focus to the new page's
-  // heading so that a screen reader announces where the user is.
   if (!first && view.title) view.title.focus({preventScroll: true});
   window.scrollTo(0, 0);
   first = false;
+}
+
+// lazy loads a view's module (and stylesheet) and mounts it, unless the
+// user has moved on meanwhile.
+async function lazy(nav, name, navName, arg, title) {
+  const loading = h('p', {class: 'loading', role: 'status'}, 'Loading…');
+  main.replaceChildren(loading);
+  view = {unmount() {}};
+  try {
+    const [mod] = await Promise.all(LAZY[name]());
+    if (nav !== current) return;
+    main.replaceChildren();
+    show(mod.mount(main, live, arg), navName, title);
+  } catch (e) {
+    if (nav !== current) return;
+    const heading = h('h1', {tabindex: -1}, 'This page could not be loaded');
+    main.replaceChildren(heading, h('p', {}, `${e.message}. The hub may have been restarted or upgraded: reload the page.`));
+    show({title: heading, unmount() {}}, navName);
+  }
 }
 
 live.addEventListener('status', (ev) => {

@@ -82,3 +82,22 @@ export function announce(msg) {
   // A change of text in a later task is what makes readers speak it again.
   setTimeout(() => { el.textContent = msg; }, 50);
 }
+
+const sheets = new Map();
+
+/** loadStyle adds one of the hub's stylesheets once; it resolves when the sheet applies. */
+export function loadStyle(href) {
+  if (!sheets.has(href)) {
+    sheets.set(href, new Promise((resolve, reject) => {
+      const link = h('link', {rel: 'stylesheet', href});
+      link.addEventListener('load', () => resolve());
+      link.addEventListener('error', () => {
+        sheets.delete(href);
+        link.remove();
+        reject(new Error(`${href} could not be loaded`));
+      });
+      document.head.append(link);
+    }));
+  }
+  return sheets.get(href);
+}

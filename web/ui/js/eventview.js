@@ -56,8 +56,8 @@ export function describe(e, nameOf = humanize) {
  */
 export function eventRow(e, opts = {}) {
   const c = e.cause || {};
-  const meta = [`#${e.seq}`];
-  if (c.seq) meta.push(`← #${c.seq}`);
+  const meta = [h('a', {href: `#/event/${e.seq}`, title: 'This event and why it happened'}, `#${e.seq}`)];
+  if (c.seq) meta.push(' ← ', h('a', {href: `#/event/${c.seq}`, title: 'The event that caused it'}, `#${c.seq}`));
   return h('li', {class: `ev ev-${e.kind}`, 'data-seq': e.seq},
     h('time', {datetime: e.time, class: 'ev-time'}, clock(e.time)),
     h('span', {class: `chip kind-${e.kind}`}, e.kind),
@@ -65,5 +65,5 @@ export function eventRow(e, opts = {}) {
     h('span', {class: 'ev-meta'},
       opts.device !== false && e.device ? h('a', {href: `#/device/${encodeURIComponent(e.device)}`}, e.device) : '',
       opts.device !== false && e.device ? ' · ' : '',
-      meta.join(' ')));
+      meta));
 }

@@ -17,7 +17,12 @@ const LABELS = {
   temperature: 'Temperature', humidity: 'Humidity', battery: 'Battery', linkquality: 'Signal',
   contact: 'Door', power: 'Power use', energy: 'Energy', voltage: 'Voltage', pressure: 'Pressure',
   co2: 'CO₂', color_temp: 'Colour temperature', water_leak: 'Water leak', smoke: 'Smoke',
+  mode: 'Mode', presence: 'Presence', changed_by: 'Changed by', attempts: 'Wrong codes',
 };
+
+// The alarm panel's state is what its card is for; its other attributes
+// are details for its device page.
+const isAlarm = (d) => d.id === 'alarm' && typeof (d.state || {}).state === 'string' && !/^(ON|OFF)$/i.test(d.state.state);
 
 const UNITS = {
   temperature: '°C', humidity: '%', illuminance: 'lx', battery: '%', power: 'W', energy: 'kWh',
@@ -37,12 +42,14 @@ const ALERTS = {occupancy: true, contact: false, water_leak: true, smoke: true};
 /** alert reports whether a value asks for attention (motion, an open door). */
 export const alert = (attr, v) => attr in ALERTS && v === ALERTS[attr];
 
-// The attribute a sensor's card shows large, in order of preference.
-const PRIMARY = ['temperature', 'illuminance', 'power', 'co2', 'humidity', 'pressure', 'occupancy', 'contact', 'water_leak', 'smoke'];
+// The attribute a sensor's card shows large, in order of preference: what
+// a sensor is for before what it measures on the side (many motion sensors
+// report the light level, many door contacts the temperature).
+const PRIMARY = ['mode', 'presence', 'occupancy', 'contact', 'water_leak', 'smoke', 'temperature', 'illuminance', 'power', 'co2', 'humidity', 'pressure'];
 
 // Attributes about the radio, not the room: shown small, never charted on
 // the home page.
-export const TECHNICAL = new Set(['linkquality', 'battery', 'voltage', 'update', 'last_seen']);
+export const TECHNICAL = new Set(['linkquality', 'battery', 'voltage', 'update', 'last_seen', 'attempts']);
 
 /** humanize turns an id or attribute into words: hall_light → Hall light. */
 export function humanize(id) {
@@ -72,6 +79,9 @@ export function show(attr, v) {
     return [formatNumber(v), unit(attr)];
   }
   if (attr === 'state' && typeof v === 'string' && /^(ON|OFF)$/i.test(v)) return [v.toUpperCase() === 'ON' ? 'On' : 'Off', ''];
+  if ((attr === 'state' || attr === 'mode' || attr === 'presence') && typeof v === 'string' && /^[a-z_]+$/.test(v)) {
+    return [v.charAt(0).toUpperCase() + v.slice(1).replace(/_/g, ' '), '']; // armed_away → Armed away
+  }
   if (v === null || v === undefined) return ['—', ''];
   if (typeof v === 'object') return [JSON.stringify(v), ''];
   return [String(v), ''];
@@ -112,6 +122,7 @@ export const isOn = (d) => String((d.state || {}).state).toUpperCase() === 'ON';
 /** primary returns the attribute a sensor's card shows large, or null. */
 export function primary(d) {
   const st = d.state || {};
+  if (isAlarm(d)) return 'state';
   for (const k of PRIMARY) if (k in st) return k;
   return Object.keys(st).find((k) => typeof st[k] === 'number' && !TECHNICAL.has(k)) || null;
 }

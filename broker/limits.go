@@ -1,0 +1,308 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Defaults of the abuse limits.
+const (
+	// DefaultConnectionRate and DefaultConnectionBurst bound how fast one
+	// address may open connections: a token bucket of 20 refilled at 10 a
+	// second. A device reconnecting every few seconds never meets it.
+	DefaultConnectionRate  = 10.0
+	DefaultConnectionBurst = 20
+	// DefaultMaxSubscriptions caps the subscriptions of one client. Home
+	// Assistant subscribes to a few topics per entity it discovers, so a
+	// house of a few hundred entities stays well below it.
+	DefaultMaxSubscriptions = 1000
+	// DefaultMaxRetained caps the retained messages one client id keeps on
+	// the broker. Zigbee2MQTT retains one Home Assistant discovery message
+	// per entity, several per device; a large Zigbee network stays below it.
+	DefaultMaxRetained = 1000
+)
+
+// Limits bound what one client or one address may take of the broker.
+// Zero values take the defaults above. A client that breaks a limit is
+// disconnected and logged once (with who and why); the others keep working.
+type Limits struct {
+	// ConnectionRate is how many connections per second one address may
+	// open in the long run, and ConnectionBurst how many at once. Connections
+	// beyond are closed as soon as they are accepted. Loopback addresses are
+	// not limited: the hub's own tools and a local proxy connect from there.
+	// IPv6 addresses count per /64, the block one host usually has.
+	ConnectionRate  float64 `yaml:"connection_rate,omitempty"`
+	ConnectionBurst int     `yaml:"connection_burst,omitempty"`
+	// MaxSubscriptions caps the topic filters one client is subscribed to.
+	MaxSubscriptions int `yaml:"subscriptions_per_client,omitempty"`
+	// MaxRetained caps the retained messages one client id has left on the
+	// broker; publishing an empty retained message to a topic frees its slot.
+	MaxRetained int `yaml:"retained_per_client,omitempty"`
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.ConnectionRate == 0 {
+		l.ConnectionRate = DefaultConnectionRate
+	}
+	setDefault(&l.ConnectionBurst, DefaultConnectionBurst)
+	setDefault(&l.MaxSubscriptions, DefaultMaxSubscriptions)
+	setDefault(&l.MaxRetained, DefaultMaxRetained)
+	return l
+}
+
+func (l Limits) validate() []error {
+	var errs []error
+	if l.ConnectionRate <= 0 {
+		errs = append(errs, fmt.Errorf("Limits.ConnectionRate %v: want > 0", l.ConnectionRate))
+	}
+	if l.ConnectionBurst < 1 {
+		errs = append(errs, fmt.Errorf("Limits.ConnectionBurst %d: want >= 1", l.ConnectionBurst))
+	}
+	if l.MaxSubscriptions < 1 {
+		errs = append(errs, fmt.Errorf("Limits.MaxSubscriptions %d: want >= 1", l.MaxSubscriptions))
+	}
+	if l.MaxRetained < 1 {
+		errs = append(errs, fmt.Errorf("Limits.MaxRetained %d: want >= 1", l.MaxRetained))
+	}
+	return errs
+}
+
+// gate admits sockets for every listener of the broker: it caps the open
+// sockets (MaxClients) and the rate at which one address opens them.
+type gate struct {
+	max        int
+	rate       float64
+	burst      float64
+	now        func() time.Time
+	isLoopback func(netip.Addr) bool
+	log        *slog.Logger
+	notes      *notes
+
+	mu      sync.Mutex
+	open    int
+	full    bool // refusing for MaxClients; logged once per episode
+	buckets map[netip.Addr]*bucket
+}
+
+// bucket is one address's token bucket.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// Bounds of the per-address table: past sweepAt entries the full buckets
+// (addresses quiet long enough to be forgotten) are dropped; past maxBuckets
+// the table starts over rather than grow.
+const (
+	sweepAt    = 1024
+	maxBuckets = 1 << 16
+)
+
+func newGate(cfg *Config, now func() time.Time, isLoopback func(netip.Addr) bool, log *slog.Logger, n *notes) *gate {
+	return &gate{
+		max:        cfg.MaxClients,
+		rate:       cfg.Limits.ConnectionRate,
+		burst:      float64(cfg.Limits.ConnectionBurst),
+		now:        now,
+		isLoopback: isLoopback,
+		log:        log,
+		notes:      n,
+		buckets:    make(map[netip.Addr]*bucket),
+	}
+}
+
+// admit takes a slot for a socket from remote, or says why not.
+func (g *gate) admit(remote net.Addr) bool {
+	ip, hasIP := addrIP(remote)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open >= g.max {
+		if !g.full {
+			g.full = true
+			g.log.Warn("too many open connections; refusing new ones", "max_clients", g.max)
+		}
+		return false
+	}
+	if hasIP && !g.isLoopback(ip) && !g.takeToken(ip) {
+		key := rateKey(ip)
+		if ok, suppressed := g.notes.allow("rate " + key.String()); ok {
+			g.log.Warn("refusing connections from an address opening too many",
+				"remote", key.String(), "rate_per_second", g.rate, "burst", g.burst, "refused_before", suppressed)
+		}
+		return false
+	}
+	g.open++
+	return true
+}
+
+// release gives a closed socket's slot back.
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open--
+	if g.full && g.open < g.max {
+		g.full = false
+		g.log.Info("accepting connections again", "open", g.open)
+	}
+}
+
+// takeToken takes one token from ip's bucket, if it has one.
+func (g *gate) takeToken(ip netip.Addr) bool {
+	now := g.now()
+	key := rateKey(ip)
+	b := g.buckets[key]
+	if b == nil {
+		if len(g.buckets) >= sweepAt {
+			g.sweep(now)
+		}
+		b = &bucket{tokens: g.burst, last: now}
+		g.buckets[key] = b
+	}
+	b.tokens = min(g.burst, b.tokens+now.Sub(b.last).Seconds()*g.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// sweep forgets the addresses whose buckets have refilled: a full bucket is
+// what a new address gets.
+func (g *gate) sweep(now time.Time) {
+	for k, b := range g.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*g.rate >= g.burst {
+			delete(g.buckets, k)
+		}
+	}
+	if len(g.buckets) >= maxBuckets {
+		clear(g.buckets)
+	}
+}
+
+// addrIP returns the IP of a TCP address.
+func addrIP(a net.Addr) (netip.Addr, bool) {
+	if a == nil {
+		return netip.Addr{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+// rateKey is the address the rate is counted for: the IP, or for IPv6 its
+// /64, so that one host cannot step through its block to escape the limit.
+func rateKey(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+// remoteLoopback reports whether an address string (host:port, as mochi
+// keeps it) is on this machine.
+func remoteLoopback(remote string, isLoopback func(netip.Addr) bool) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	return isLoopback(ap.Addr().Unmap())
+}
+
+// retained counts the retained messages each client id has left on the
+// broker, by topic: the client that last retained a message on a topic
+// holds its slot; an empty retained message frees it.
+type retained struct {
+	mu    sync.Mutex
+	owner map[string]string // topic -> client id
+	count map[string]int    // client id -> topics held
+}
+
+func newRetained() *retained {
+	return &retained{owner: make(map[string]string), count: make(map[string]int)}
+}
+
+// allow reports whether client may retain a message on topic, holding at
+// most max topics.
+func (r *retained) allow(client, topic string, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owner[topic] == client || r.count[client] < max
+}
+
+// set records that client retained a message on topic (empty: deleted it).
+func (r *retained) set(client, topic string, empty bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev, ok := r.owner[topic]; ok {
+		if r.count[prev]--; r.count[prev] <= 0 {
+			delete(r.count, prev)
+		}
+		delete(r.owner, topic)
+	}
+	if !empty {
+		r.owner[topic] = client
+		r.count[client]++
+	}
+}
+
+// notes limits repeated log lines: a line for a key (who and why) is written
+// once, and again only after noteEvery, saying how many were left out.
+// A device that retries a wrong password every few seconds makes one line
+// every ten minutes, not thousands.
+type notes struct {
+	now func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]*note
+}
+
+type note struct {
+	last       time.Time
+	suppressed int
+}
+
+const (
+	noteEvery = 10 * time.Minute
+	maxNotes  = 4096
+)
+
+func newNotes(now func() time.Time) *notes {
+	return &notes{now: now, seen: make(map[string]*note)}
+}
+
+// allow reports whether the line for key may be written now, and how many
+// were left out since the last one written.
+func (n *notes) allow(key string) (bool, int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	if e := n.seen[key]; e != nil {
+		if now.Sub(e.last) < noteEvery {
+			e.suppressed++
+			return false, 0
+		}
+		s := e.suppressed
+		e.last, e.suppressed = now, 0
+		return true, s
+	}
+	if len(n.seen) >= maxNotes {
+		for k, e := range n.seen {
+			if now.Sub(e.last) >= noteEvery {
+				delete(n.seen, k)
+			}
+		}
+		if len(n.seen) >= maxNotes {
+			clear(n.seen)
+		}
+	}
+	n.seen[key] = &note{last: now}
+	return true, 0
+}

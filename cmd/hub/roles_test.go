@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// startMosquitto runs Debian's mosquitto on a free loopback port for the
+// test. CI installs it (scripts/test) and must run the test; elsewhere the
+// test is skipped when mosquitto is missing.
+func startMosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mosquitto is not installed (scripts/test installs it): %v", err)
+		}
+		t.Skip("mosquitto is not installed; scripts/test installs it")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	body := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("mosquitto output:\n%s", out.String())
+		}
+	})
+	eventually(t, "mosquitto accepting connections", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+func TestRecorderAndAutomationsRunAsTwoProcessesAroundOneBroker(t *testing.T) {
+	mosquitto := startMosquitto(t)
+	url := "mqtt://" + mosquitto
+	dir := t.TempDir()
+	file := filepath.Join(dir, "automations.yaml")
+	if err := os.WriteFile(file, []byte(motionLightYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	recorder := startHubProcess(t, filepath.Join(dir, "recorder"),
+		"--broker", url, "--broker-client-id", "hearth-recorder", "--role", "recorder,web")
+	automations := startHubProcess(t, filepath.Join(dir, "automations"),
+		"--broker", url, "--broker-client-id", "hearth-automations", "--role", "automations", "--automations", file)
+	if automations.httpAddr != "" || automations.mqttAddr != "" {
+		t.Fatalf("the automations process listens (mqtt %q, http %q); it should only be a client", automations.mqttAddr, automations.httpAddr)
+	}
+
+	light := connect(t, mosquitto, "hall_light")
+	commands := subscribe(t, light, "home/hall_light/set")
+	sensor := connect(t, mosquitto, "hall_motion")
+	publish(t, sensor, "home/hall_lux", 1, `{"illuminance":12}`)
+	// The automations process folds the lux reading before the motion: both
+	// come from one client, in order.
+	publish(t, sensor, "home/hall_motion", 1, `{"occupancy":true}`)
+	if got := receive(t, commands); got["state"] != "ON" {
+		t.Fatalf("the light got %v, want ON from the automations process", got)
+	}
+
+	eventually(t, "the recorder's log holding the motion and the command", func() bool {
+		motion := events(t, recorder.httpAddr, "topic=home/hall_motion&kind=message")
+		cmds := events(t, recorder.httpAddr, "topic=home/hall_light/set")
+		return len(motion) == 1 && len(cmds) >= 1
+	})
+	if !strings.Contains(automations.stderr.String(), "command sent") {
+		t.Fatalf("the automations process did not log its command:\n%s", automations.stderr.String())
+	}
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"hearth/broker"
+)
+
+// userCommand runs `hub user add|remove|passwd|list`: it edits the broker's
+// users file. Passwords are read from standard input (one line), never from
+// the command line, where other users of the machine could see them.
+func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	usage := "usage: hub user add NAME [--acl ACCESS:PATTERN]... | remove NAME | passwd NAME | list   [--users FILE | --data DIR]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("hub user "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	users := fs.String("users", "", "the users `file` (<data>/users.yaml when empty)")
+	data := fs.String("data", "./data", "the hub's data `folder`")
+	var acls []string
+	fs.Func("acl", "a rule `access:pattern` (read, write, readwrite or deny; %u is the user, %c the client id); repeat for more", func(s string) error {
+		acls = append(acls, s)
+		return nil
+	})
+	rest := args[1:]
+	name := ""
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	path := *users
+	if path == "" {
+		path = filepath.Join(*data, "users.yaml")
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "hub user %s: %v\n", verb, err)
+		return 1
+	}
+	if verb != "list" && name == "" {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	switch verb {
+	case "add", "passwd":
+		var rules []broker.Rule
+		for _, s := range acls {
+			r, err := broker.ParseRule(s)
+			if err != nil {
+				fmt.Fprintf(stderr, "hub user %s: --acl %q: %v\n", verb, s, err)
+				return 2
+			}
+			rules = append(rules, r)
+		}
+		password, err := readPassword(stdin, stderr, name)
+		if err != nil {
+			return fail(err)
+		}
+		if verb == "add" {
+			err = broker.AddUser(path, name, password, rules...)
+		} else {
+			err = broker.SetPassword(path, name, password)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%s: user %s saved; the running hub picks it up at the next connection\n", path, name)
+	case "remove":
+		if err := broker.RemoveUser(path, name); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%s: user %s removed; their connections are closed\n", path, name)
+	case "list":
+		names, err := broker.UserNames(path)
+		if err != nil {
+			return fail(err)
+		}
+		for _, n := range names {
+			fmt.Fprintln(stdout, n)
+		}
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	return 0
+}
+
+// readPassword reads one line from in, asking for it when in is a terminal.
+func readPassword(in io.Reader, prompt io.Writer, name string) (string, error) {
+	if f, ok := in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintf(prompt, "password for %s (it shows as you type; or pipe it in): ", name)
+		}
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("read the password from standard input: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
