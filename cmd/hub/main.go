@@ -30,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return automationsCommand(args[1:], stdout, stderr)
 		case "notify":
 			return notifyCommand(args[1:], stdout, stderr)
+		case "sim":
+			return simCommand(args[1:], stdout, stderr)
 		case "user":
 			return userCommand(args[1:], os.Stdin, stdout, stderr)
 		}

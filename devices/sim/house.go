@@ -77,6 +77,10 @@ type Options struct {
 	// Hour is the simulated time of day at start, in hours (0 is midnight,
 	// dark until 06:00).
 	Hour float64
+	// Steady makes every sensor report its whole state at every tick,
+	// changed or not, as some firmware does: a steady load for benchmarks
+	// and soak runs (hub sim --rate).
+	Steady bool
 	// Log receives the devices' logs; nothing is logged when nil.
 	Log *slog.Logger
 }
@@ -156,9 +160,22 @@ func NewHouse(specs []Spec, o Options) (*House, error) {
 		default:
 			return nil, fmt.Errorf("device %q: unknown kind %q", s.ID, s.Kind)
 		}
-		h.nodes = append(h.nodes, &sensor{link: l, model: m, tick: o.Tick})
+		h.nodes = append(h.nodes, &sensor{link: l, model: m, tick: o.Tick, steady: o.Steady})
 	}
 	return h, nil
+}
+
+// Spread makes n devices of every kind in turn (motion sensors, lights,
+// thermometers, door contacts, light-level sensors), named <kind>_<i>: a
+// house of any size for benchmarks and soak runs.
+func Spread(n int) []Spec {
+	kinds := []Kind{Motion, Lamp, Thermometer, Contact, LightLevel}
+	specs := make([]Spec, 0, n)
+	for i := 0; i < n; i++ {
+		k := kinds[i%len(kinds)]
+		specs = append(specs, Spec{ID: fmt.Sprintf("%s_%d", k, i), Kind: k})
+	}
+	return specs
 }
 
 // Devices returns the specs the house was built from.

@@ -9,8 +9,10 @@ import (
 // connects and whatever each tick produces.
 type sensor struct {
 	*link
-	model model
-	tick  time.Duration
+	model  model
+	tick   time.Duration
+	steady bool           // report the whole state at every tick
+	last   map[string]any // the state reported so far, for steady reports
 }
 
 // setup announces the sensor and publishes its current state.
@@ -18,7 +20,8 @@ func (s *sensor) setup(ctx context.Context) error {
 	if err := s.announce(ctx); err != nil {
 		return err
 	}
-	return s.publishState(ctx, s.model.initial(), false)
+	s.last = s.model.initial()
+	return s.publishState(ctx, s.last, false)
 }
 
 // run ticks the model until ctx is done.
@@ -33,6 +36,12 @@ func (s *sensor) run(ctx context.Context) {
 			s.reconnect(ctx, s.setup)
 		case <-t.C:
 			st := s.model.step()
+			if s.steady {
+				for k, v := range st {
+					s.last[k] = v
+				}
+				st = s.last
+			}
 			if st == nil {
 				continue
 			}
