@@ -100,8 +100,10 @@ func NewAlarm(cfg AlarmConfig, o HubOptions) (*Alarm, error) {
 	}
 	a.out = newOutbox(o.Commander, a.log)
 	a.reg.addHub(AlarmID, adapterHub, &hubDevice{kind: hubAlarm, check: checkAlarmCommand, secret: "code"}, alarmInfo())
+	// On a new hub no device has spoken yet: the warning would only be noise.
+	fresh := len(a.reg.Devices()) == 0
 	for id := range rules.watched {
-		if _, known := a.reg.Info(id); !known {
+		if _, known := a.reg.Info(id); !known && !fresh {
 			a.log.Warn("an alarm sensor is not a known device yet", "device", id)
 		}
 	}

@@ -233,8 +233,16 @@ func (a *App) loadAutomations(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("automations: %w", err)
 	}
-	for _, w := range set.Warnings() {
-		a.log.Warn("automations: " + w.String())
+	// On a new hub (or the demo's, whose devices connect a moment later) no
+	// device has spoken yet, and "not seen yet" would be said of them all.
+	if fresh := len(a.devices.Devices()) == 0; fresh || cfg.Demo {
+		if n := len(set.Warnings()); n > 0 {
+			a.log.Info("automations name devices that have not spoken yet; the page lists them", "count", n)
+		}
+	} else {
+		for _, w := range set.Warnings() {
+			a.log.Warn("automations: " + w.String())
+		}
 	}
 	changes := a.engine.Replace(set)
 	a.log.Info("automations loaded", "count", set.Len(), "changes", changes.String())
