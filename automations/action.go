@@ -61,9 +61,11 @@ func (b block) run(ctx context.Context, t *task, resume []int) error {
 		var err error
 		switch a := b[i].(type) {
 		case pauser:
-			if len(resume) != 1 {
+			p, ok := t.r.claimResume(t.path)
+			if len(resume) != 1 || !ok {
 				return errResume
 			}
+			t.resumeDue = p.due
 			err = a.resume(ctx, t)
 		case container:
 			if len(resume) < 3 {

@@ -118,8 +118,10 @@ func (a *repeatAction) from(ctx context.Context, t *task, round int, resume []in
 
 // parallelAction runs its branches side by side and goes on when all have
 // ended. A branch that fails or stops ends alone; the others go on, and the
-// first error ends the run after them. Timers inside a branch are not
-// stored: after a restart a run does not resume inside a parallel.
+// first error ends the run after them. Each branch stores its own timers
+// (path: the parallel, the branch, the index in it, ...), so after a
+// restart the branches that were still waiting resume where they were and
+// the ones that had ended stay ended.
 type parallelAction struct {
 	branches []block
 }
@@ -164,21 +166,47 @@ func (a *parallelAction) describe() string {
 }
 
 func (a *parallelAction) do(ctx context.Context, t *task) error {
+	starts := make([]branchStart, len(a.branches))
+	for i := range starts {
+		starts[i] = branchStart{branch: i}
+	}
+	return a.runBranches(ctx, t, starts)
+}
+
+// resumeInto resumes every branch that has a stored timer under this
+// parallel (the run keeps them all), not only the one of branch and rest;
+// the branches without one had ended before the restart.
+func (a *parallelAction) resumeInto(ctx context.Context, t *task, branch int, rest []int) error {
+	starts := t.r.resumeBranches(t.path)
+	if len(starts) == 0 {
+		return errResume
+	}
+	for _, s := range starts {
+		if s.branch < 0 || s.branch >= len(a.branches) {
+			return errResume
+		}
+	}
+	return a.runBranches(ctx, t, starts)
+}
+
+// runBranches runs the given branches side by side, each from its start.
+func (a *parallelAction) runBranches(ctx context.Context, t *task, starts []branchStart) error {
 	r := t.r
-	errs := make([]error, len(a.branches))
+	errs := make([]error, len(starts))
 	var wg sync.WaitGroup
 	var left atomic.Int32
-	left.Store(int32(len(a.branches)))
+	left.Store(int32(len(starts)))
 	// The branches run on goroutines of their own and count as busy until
 	// each ends; this task waits for the last of them, which opens its gate.
 	done := r.eng.newGate()
-	r.eng.idle.add(len(a.branches))
-	for i, b := range a.branches {
-		bt := &task{r: r, durable: false, repeat: t.repeat, path: append(slices.Clone(t.path), i)}
+	r.eng.idle.add(len(starts))
+	for k, s := range starts {
+		b := a.branches[s.branch]
+		bt := &task{r: r, durable: t.durable, repeat: t.repeat, path: append(slices.Clone(t.path), s.branch)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = b.run(ctx, bt, nil)
+			errs[k] = b.run(ctx, bt, s.resume)
 			if left.Add(-1) == 0 {
 				done.open()
 			}

@@ -7,8 +7,9 @@ import (
 
 // waitAction waits until its conditions hold, re-checking on every state
 // change, at most for its timeout; on a timeout the run goes on (on_timeout:
-// continue, the default) or stops (on_timeout: stop). A wait with a timeout
-// is stored, so a restart resumes it.
+// continue, the default) or stops (on_timeout: stop). A wait is stored, so
+// a restart resumes it: with the rest of its timeout, or, without one,
+// waiting again on the same conditions.
 type waitAction struct {
 	conds   []condition
 	timeout time.Duration // 0: no timeout

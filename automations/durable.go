@@ -10,11 +10,14 @@ import (
 	"hearth"
 )
 
-// The durable timer rule: a delay, a wait with a timeout and a `for:`
-// window are stored (Persist.SaveTimer) when armed and deleted when they
-// fire or are cancelled (a restart-mode run, a reload that changes or
-// removes the automation, disabling it). Close does not delete them: the
-// next start restores them (Resume). A stored timer holds a timerState.
+// The durable timer rule: a delay, a wait (with or without a timeout) and
+// a `for:` window are stored (Persist.SaveTimer) when armed and deleted
+// when they fire or are cancelled (a restart-mode run, a reload that
+// changes or removes the automation, disabling it), inside a `parallel`
+// too: each branch stores its own, under its own path, so the stored
+// timers of a run are the branches still going. Close does not delete
+// them: the next start restores them (Resume). A stored timer holds a
+// timerState.
 
 // timerKind says what a stored timer is.
 type timerKind string
@@ -37,8 +40,13 @@ type timerState struct {
 	// Path is the resume point: the index of a top-level action, then for
 	// each if/choose/repeat it is inside, the branch (then 0, else 1; the
 	// option of a choose, its default last; the round of a repeat, from 0)
-	// and the index in that branch, down to the delay or wait.
+	// and the index in that branch, down to the delay or wait. A parallel
+	// counts as a container whose branches are numbered from 0; a run
+	// waiting in several branches stores one timer per branch.
 	Path []int `json:"path,omitempty"`
+	// Forever marks a wait without a timeout: it has no due time (the
+	// stored Due is foreverDue) and waits again after a restart.
+	Forever bool `json:"forever,omitempty"`
 	// Trigger is the position of a `for:` window's trigger.
 	Trigger int `json:"trigger,omitempty"`
 	// Cause and Vars are the run's cause and trigger variables.
@@ -47,6 +55,10 @@ type timerState struct {
 	// Armed is when the timer was armed.
 	Armed time.Time `json:"armed"`
 }
+
+// foreverDue is the Due stored for a wait without a timeout: later than
+// any real timer, and still a time the store can keep (as Unix nanoseconds).
+var foreverDue = time.Date(2200, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // saveTimer stores a run's timer.
 func (e *Engine) saveTimer(id string, r *run, due time.Time, st timerState) {

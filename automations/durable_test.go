@@ -189,3 +189,81 @@ func TestDisablingIsRememberedAcrossARestart(t *testing.T) {
 		t.Errorf("after enabling: %q", l2.commands())
 	}
 }
+
+func TestARestartResumesEveryParallelBranchStillWaiting(t *testing.T) {
+	const content = `
+- id: par
+  triggers: [{mqtt: go}]
+  actions:
+    - publish: out
+      payload: start
+    - parallel:
+        - [{delay: 10m}, {publish: out, payload: a}]
+        - [{delay: 20m}, {publish: out, payload: b}, {delay: 5m}, {publish: out, payload: b2}]
+        - [{delay: 2m}, {publish: out, payload: c}]
+    - publish: out
+      payload: after
+`
+	cases := []struct {
+		name   string
+		at     time.Duration // when the hub restarts
+		stored []string      // the stored timers then
+		want   []string
+	}{
+		{"a restart while two branches are in a delay resumes both and then goes on after the block", 5 * time.Minute,
+			[]string{"par#1/1.0.0", "par#1/1.1.0"},
+			[]string{"20:00:00 out start par#1", "20:02:00 out c par#1", "20:10:00 out a par#1", "20:20:00 out b par#1", "20:25:00 out b2 par#1", "20:25:00 out after par#1"}},
+		{"a restart while one branch is in its second delay resumes it alone", 22 * time.Minute,
+			[]string{"par#1/1.1.2"},
+			[]string{"20:00:00 out start par#1", "20:02:00 out c par#1", "20:10:00 out a par#1", "20:20:00 out b par#1", "20:25:00 out b2 par#1", "20:25:00 out after par#1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, content, nil)
+			l.message("go", "")
+			l.advance(tc.at)
+			want(t, "stored timers at the restart", l.timerIDs(), tc.stored)
+			l2 := restart(t, l, content)
+			want(t, "stored timers after the restart", l2.timerIDs(), tc.stored)
+			l2.advance(time.Hour)
+			want(t, "commands", l2.commands(), tc.want)
+			want(t, "stored timers at the end", l2.timerIDs(), nil)
+			if trs := l2.traces("par"); len(trs) != 2 || trs[0].Outcome != "done" || trs[0].Run != "par#1" {
+				t.Fatalf("traces: %+v", trs)
+			}
+		})
+	}
+}
+
+func TestARestartDuringAWaitWithoutTimeoutWaitsAgain(t *testing.T) {
+	const content = `
+- id: door
+  triggers: [{mqtt: go}]
+  actions:
+    - publish: out
+      payload: waiting
+    - wait: "states.door.contact == true"
+    - publish: out
+      payload: "closed {{ trigger.topic }}"
+`
+	l := liveStart(t, content, nil)
+	l.state("door", `{"contact":false}`)
+	l.message("go", "")
+	l.advance(time.Hour)
+	want(t, "stored timers while it waits", l.timerIDs(), []string{"door#1/1"})
+	l.close()
+	l.clock.moveTo(l.clock.Now().Add(24 * time.Hour)) // no due time to miss
+	seed := l.log.all()
+	l2 := liveOn(t, l.clock, l.persist, l.log, content, func(o *Options) { o.Devices = devicesFromLog(seed) })
+	if err := l2.e.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l2.settle()
+	l2.advance(time.Hour)
+	want(t, "commands before the door closes", l2.commands(), []string{"20:00:00 out waiting door#1"})
+	want(t, "stored timers before the door closes", l2.timerIDs(), []string{"door#1/1"})
+	l2.state("door", `{"contact":true}`)
+	l2.settle()
+	want(t, "commands", l2.commands(), []string{"20:00:00 out waiting door#1", "22:00:00 out closed go door#1"})
+	want(t, "stored timers once the door closed", l2.timerIDs(), nil)
+}

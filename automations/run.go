@@ -65,6 +65,8 @@ type run struct {
 	resume []int     // where a resumed run goes on
 	due    time.Time // when its stored timer fires
 
+	resumes []resumePoint // a resumed run's stored timers; guarded by mu
+
 	main    task   // the run's own thread (embedded: one allocation less)
 	pathBuf [8]int // its path's first levels
 
@@ -93,6 +95,9 @@ type startReq struct {
 	id     string // a resumed run keeps its id
 	resume []int
 	due    time.Time
+	// points are a resumed run's stored timers, one per branch still
+	// waiting (resume is the path of the first).
+	points []resumePoint
 	seq    uint64 // the sequence number of the event that triggered it
 }
 
@@ -149,6 +154,7 @@ func (e *Engine) start(q startReq) (string, error) {
 		cause: q.cause, vars: q.vars, this: thisVars{ID: a.ID, Description: a.Description},
 		ctx: ctx, cancel: cancel, after: after, done: make(chan struct{}),
 		depth: q.depth, evTime: q.evTime, resume: q.resume, due: q.due,
+		resumes: q.points,
 	}
 	now := e.clock.Now()
 	r.trace = hearth.Trace{
@@ -200,6 +206,7 @@ func (r *run) exec() {
 	}
 	r.main = task{r: r, durable: true, path: r.pathBuf[:0], resumeDue: r.due}
 	err = r.auto.actions.run(r.ctx, &r.main, r.resume)
+	r.dropUnclaimed()
 }
 
 // finish ends the run: its mode's bookkeeping, its outcome, its trace.

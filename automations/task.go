@@ -16,7 +16,7 @@ import (
 type task struct {
 	r         *run
 	path      []int
-	durable   bool // its timers are stored (not inside a parallel)
+	durable   bool // its timers are stored (a run's, and its parallel branches')
 	repeat    repeatVars
 	ev        *evaluator
 	resumeDue time.Time // while resuming: when the stored timer fires
@@ -180,9 +180,13 @@ func (t *task) waitFor(ctx context.Context, a *waitAction, deadline time.Time, r
 			}
 			return nil
 		}
-		if id == "" && !deadline.IsZero() && t.durable && e.persist != nil {
+		if id == "" && t.durable && e.persist != nil {
 			id = t.timerID()
-			e.saveTimer(id, r, deadline, timerState{Kind: timerWait, Path: t.path})
+			if deadline.IsZero() {
+				e.saveTimer(id, r, foreverDue, timerState{Kind: timerWait, Path: t.path, Forever: true})
+			} else {
+				e.saveTimer(id, r, deadline, timerState{Kind: timerWait, Path: t.path})
+			}
 		}
 		g := e.newGate()
 		e.addWaiter(g)
