@@ -80,6 +80,32 @@ var migrations = []migration{
 			enabled INTEGER NOT NULL
 		) WITHOUT ROWID`,
 	}},
+	{4, "page users, sessions and API tokens", []string{
+		// The people who log in to the page: hash is bcrypt.
+		`CREATE TABLE web_users (
+			name TEXT PRIMARY KEY,
+			hash TEXT NOT NULL
+		) WITHOUT ROWID`,
+		// A session's id is a random secret kept in a cookie; only its
+		// SHA-256 is stored, so a copy of the file logs nobody in.
+		// expires is Unix nanoseconds.
+		`CREATE TABLE sessions (
+			id      TEXT PRIMARY KEY,
+			user    TEXT    NOT NULL REFERENCES web_users (name) ON DELETE CASCADE,
+			expires INTEGER NOT NULL
+		) WITHOUT ROWID`,
+		`CREATE INDEX sessions_user ON sessions (user)`,
+		// Long-lived API tokens for scripts: hash is the token's SHA-256;
+		// created and revoked are Unix nanoseconds, revoked 0 while valid.
+		`CREATE TABLE tokens (
+			id      TEXT PRIMARY KEY,
+			name    TEXT    NOT NULL,
+			user    TEXT    NOT NULL REFERENCES web_users (name) ON DELETE CASCADE,
+			hash    TEXT    NOT NULL UNIQUE,
+			created INTEGER NOT NULL,
+			revoked INTEGER NOT NULL DEFAULT 0
+		) WITHOUT ROWID`,
+	}},
 }
 
 // migrate applies the steps the database lacks, each in its own transaction

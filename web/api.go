@@ -19,31 +19,59 @@ const maxBodyBytes = 16 << 10
 
 var deviceID = regexp.MustCompile(`^[^/#+\s]{1,128}$`)
 
+// route is one endpoint of the API: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// apiRoutes lists the API's endpoints; tests walk it to check that every
+// one is guarded.
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{"GET /api/devices", s.listDevices},
+		{"GET /api/devices/{id}", s.withDevice(s.getDevice)},
+		{"PUT /api/devices/{id}", s.withDevice(s.putDevice)},
+		{"POST /api/devices/{id}/set", s.withDevice(s.setDevice)},
+		{"GET /api/devices/{id}/history", s.withDevice(s.history)},
+		{"GET /api/events", s.listEvents},
+		{"GET /api/events/stream", s.stream},
+		{"GET /api/events/{seq}/causes", s.causes},
+		{"GET /api/automations", s.listAutomations},
+		{"POST /api/automations/reload", s.reloadAutomations},
+		{"POST /api/automations/whatif", s.whatIf},
+		{"GET /api/automations/{id}", s.getAutomation},
+		{"GET /api/automations/{id}/traces", s.automationTraces},
+		{"POST /api/automations/{id}/{action}", s.automationAction},
+		{"POST /api/login", s.login},
+		{"POST /api/logout", s.logout},
+		{"POST /api/setup", s.setupUser},
+		{"GET /api/me", s.me},
+		{"GET /api/tokens", s.listTokens},
+		{"POST /api/tokens", s.createToken},
+		{"DELETE /api/tokens/{id}", s.revokeToken},
+	}
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.opts.Metrics)
 	}
-	mux.HandleFunc("GET /api/devices", s.listDevices)
-	mux.HandleFunc("GET /api/devices/{id}", s.withDevice(s.getDevice))
-	mux.HandleFunc("PUT /api/devices/{id}", s.withDevice(s.putDevice))
-	mux.HandleFunc("POST /api/devices/{id}/set", s.withDevice(s.setDevice))
-	mux.HandleFunc("GET /api/devices/{id}/history", s.withDevice(s.history))
-	mux.HandleFunc("GET /api/events", s.listEvents)
-	mux.HandleFunc("GET /api/events/stream", s.stream)
-	mux.HandleFunc("GET /api/events/{seq}/causes", s.causes)
-	mux.HandleFunc("GET /api/automations", s.listAutomations)
-	mux.HandleFunc("POST /api/automations/reload", s.reloadAutomations)
-	mux.HandleFunc("POST /api/automations/whatif", s.whatIf)
-	mux.HandleFunc("GET /api/automations/{id}", s.getAutomation)
-	mux.HandleFunc("GET /api/automations/{id}/traces", s.automationTraces)
-	mux.HandleFunc("POST /api/automations/{id}/{action}", s.automationAction)
+	for _, rt := range s.apiRoutes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
+	mux.HandleFunc("GET /setup", func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/"
+		s.assets.ServeHTTP(w, r2)
+	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/", s.assets)
-	return securityHeaders(mux)
+	return securityHeaders(s.guard(mux))
 }
 
 // securityHeaders sets the headers every answer carries. The policy allows
@@ -54,7 +82,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		next.ServeHTTP(w, r)
 	})
@@ -64,6 +92,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{
 		"status": "ok",
 		"uptime": time.Since(s.start).Round(time.Second).String(),
+	}
+	if s.opts.Accounts != nil && currentUser(r) == "" && !s.isLocal(r) {
+		// Without a login, say only that the hub is up.
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		return
 	}
 	if p := s.opts.Progress; p != nil {
 		body["next_seq"] = p.NextSeq()

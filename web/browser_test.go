@@ -10,6 +10,8 @@ import (
 
 	"hearth"
 	"hearth/web/webtest"
+
+	"github.com/chromedp/chromedp"
 )
 
 // browserHouse fills a stack with a small house: a week of a thermometer's
@@ -241,4 +243,43 @@ func TestBrowserWithoutAutomations(t *testing.T) {
 	tab.WaitJS(`document.querySelector('.automations .empty-state')?.textContent.includes('not connected')`)
 	tab.Screenshot("automations-unwired-phone")
 	tab.NoErrors("/api/automations") // its 503 is the point
+}
+
+// TestBrowserLogin logs in and out with the keyboard on a hub that has a
+// user.
+func TestBrowserLogin(t *testing.T) {
+	b := webtest.Start(t)
+	s := newStack(t, stackOptions{accounts: true})
+	s.house(t)
+	s.durable(t)
+	if err := s.store.AddWebUser(t.Context(), "ann", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	tab := b.NewTab(t, webtest.Desktop)
+	tab.Navigate(s.http.URL + "/")
+
+	t.Run("the page asks for a login, with the name field focused", func(t *testing.T) {
+		tab.WaitJS(`document.activeElement && document.activeElement.id === 'auth-name'`)
+		label := webtest.Eval[string](tab, `document.querySelector('label[for="auth-password"]').textContent`)
+		if label != "Password" {
+			t.Fatalf("password label %q", label)
+		}
+	})
+	t.Run("a wrong password is said in an alert", func(t *testing.T) {
+		tab.Key("ann\tnot the password\r")
+		tab.WaitJS(`document.querySelector('[role="alert"]').textContent === 'wrong name or password'`)
+	})
+	t.Run("the right password shows the house and a logout button", func(t *testing.T) {
+		tab.Key("correct horse\r")
+		tab.WaitJS(`document.querySelectorAll('.card').length > 0 && !!document.querySelector('.logout')`)
+	})
+	t.Run("logging out shows the login form again", func(t *testing.T) {
+		tab.Click(".logout")
+		// The page reloads: poll across the navigation.
+		eventually(t, func() bool {
+			ok, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[bool](`!!document.getElementById('auth-name') && !document.querySelector('.logout')`))
+			return err == nil && ok
+		})
+		tab.NoErrors("401")
+	})
 }

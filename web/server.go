@@ -103,6 +103,11 @@ type Options struct {
 	Progress Progress
 	// Metrics serves /metrics in the Prometheus text format; nil for none.
 	Metrics http.Handler
+	// Accounts keeps the page's users, sessions and API tokens. With it,
+	// the page answers only on this machine until someone exists, and then
+	// only to people logged in (or scripts with a token). nil turns access
+	// control off: only for tests and for embedding behind another gate.
+	Accounts Accounts
 	// Logger receives request errors.
 	Logger *slog.Logger
 }
@@ -126,6 +131,10 @@ type Server struct {
 	readTimeout time.Duration // of a request; a live stream lifts it
 	now         func() time.Time
 	whatIfSlot  chan struct{} // one what-if at a time: each replays a lot of the log
+
+	isLocal func(*http.Request) bool // whether a request came from this machine
+	logins  *limiter                 // login and setup attempts
+	setup   setupCode                // the one-time code for the first user
 }
 
 // New makes a server; Start makes it listen.
@@ -142,6 +151,7 @@ func New(o Options) *Server {
 		opts: o, log: o.Logger.With("component", "web"), start: time.Now(),
 		ctx: ctx, cancel: cancel, heartbeat: heartbeatEvery, readTimeout: 30 * time.Second, now: time.Now,
 		assets: loadAssets(), whatIfSlot: make(chan struct{}, 1),
+		isLocal: isLoopback, logins: newLimiter(loginLimit, loginWindow),
 	}
 	s.handle = s.routes()
 	return s
@@ -157,6 +167,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("web listen %s: %w", s.opts.Addr, err)
 	}
 	s.ln = ln
+	s.announceSetup(ln.Addr())
 	s.srv = &http.Server{
 		Handler:           s.handle,
 		ReadHeaderTimeout: 5 * time.Second,

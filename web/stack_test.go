@@ -50,6 +50,8 @@ type stackOptions struct {
 	// reloader and whatIf are handed to the server.
 	reloader Reloader
 	whatIf   WhatIfRunner
+	// accounts guards the server with the store's page users.
+	accounts bool
 }
 
 // testClock stamps bus events; tests that need a history move it.
@@ -101,6 +103,9 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		}
 		s.store = st
 		opts.Log, opts.History, opts.Meta = st, st, st
+		if o.accounts {
+			opts.Accounts = st
+		}
 		sub := s.bus.Subscribe("store", hearth.MustNotMiss)
 		var ctx context.Context
 		ctx, cancelRun = context.WithCancel(context.Background())

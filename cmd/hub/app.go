@@ -183,6 +183,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			Stream:    a.bus,
 			Progress:  a.bus,
 			Metrics:   a.metricsHandler(),
+			Accounts:  a.store,
 			Logger:    log,
 		}
 		if a.engine != nil {

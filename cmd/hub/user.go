@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,13 +12,14 @@ import (
 	"strings"
 
 	"hearth/broker"
+	"hearth/store"
 )
 
 // userCommand runs `hub user add|remove|passwd|list`: it edits the broker's
 // users file. Passwords are read from standard input (one line), never from
 // the command line, where other users of the machine could see them.
 func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	usage := "usage: hub user add NAME [--acl ACCESS:PATTERN]... | remove NAME | passwd NAME | list   [--users FILE | --data DIR]"
+	usage := "usage: hub user add NAME [--acl ACCESS:PATTERN]... | remove NAME | passwd NAME | list   [--users FILE | --data DIR] [--web]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -27,6 +29,7 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	users := fs.String("users", "", "the users `file` (<data>/users.yaml when empty)")
 	data := fs.String("data", "./data", "the hub's data `folder`")
+	webUser := fs.Bool("web", false, "manage the people who log in to the page (kept in <data>/hearth.db) instead of the broker's users")
 	var acls []string
 	fs.Func("acl", "a rule `access:pattern` (read, write, readwrite or deny; %u is the user, %c the client id); repeat for more", func(s string) error {
 		acls = append(acls, s)
@@ -54,6 +57,13 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if verb != "list" && name == "" {
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	if *webUser {
+		if len(acls) > 0 || *users != "" {
+			fmt.Fprintln(stderr, "hub user: --acl and --users are for broker users, not with --web")
+			return 2
+		}
+		return webUserCommand(verb, name, filepath.Join(*data, "hearth.db"), stdin, stdout, stderr, usage)
 	}
 	switch verb {
 	case "add", "passwd":
@@ -95,6 +105,62 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2
+	}
+	return 0
+}
+
+// webUserCommand runs `hub user ... --web` on the page users kept in the
+// database at path; the running hub sees the change at the next request.
+func webUserCommand(verb, name, path string, stdin io.Reader, stdout, stderr io.Writer, usage string) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "hub user %s --web: %v\n", verb, err)
+		return 1
+	}
+	ctx := context.Background()
+	var password string
+	if verb == "add" || verb == "passwd" {
+		var err error
+		if password, err = readPassword(stdin, stderr, name); err != nil {
+			return fail(err)
+		}
+	}
+	st, err := store.Open(path, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	switch verb {
+	case "add":
+		err = st.AddWebUser(ctx, name, password)
+	case "passwd":
+		err = st.SetWebPassword(ctx, name, password)
+	case "remove":
+		err = st.RemoveWebUser(ctx, name)
+	case "list":
+		var names []string
+		if names, err = st.WebUserNames(ctx); err == nil {
+			for _, n := range names {
+				fmt.Fprintln(stdout, n)
+			}
+		}
+		if err != nil {
+			return fail(err)
+		}
+		return 0
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if err != nil {
+		return fail(err)
+	}
+	switch verb {
+	case "remove":
+		fmt.Fprintf(stdout, "page user %s removed, with their sessions and tokens\n", name)
+	case "passwd":
+		fmt.Fprintf(stdout, "page user %s saved; their sessions are ended\n", name)
+	default:
+		fmt.Fprintf(stdout, "page user %s saved; they can log in now\n", name)
 	}
 	return 0
 }

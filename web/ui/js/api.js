@@ -30,6 +30,9 @@ export async function api(path, opts = {}) {
   } catch {
     // A proxy's HTML error page, or an empty answer.
   }
+  // A session that ended (logged out elsewhere, expired): the page shows
+  // the login form again.
+  if (res.status === 401 && path !== '/api/login') window.dispatchEvent(new Event('hearth:login'));
   if (!res.ok) throw new APIError(res.status, (body && body.error) || `${res.status} ${res.statusText}`, body);
   return body;
 }

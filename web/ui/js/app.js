@@ -5,6 +5,7 @@
 // the home page stays light.
 
 import {h, clear, loadStyle} from './dom.js';
+import {api} from './api.js';
 import {Live} from './live.js';
 import * as home from './home.js';
 import * as device from './device.js';
@@ -97,9 +98,49 @@ live.addEventListener('status', (ev) => {
   conn.querySelector('.conn-text').textContent = state === 'live' ? 'Live' : state === 'offline' ? 'Offline' : 'Connecting…';
 });
 
-window.addEventListener('hashchange', route);
-live.start().then(() => {
-  if (!view) route();
-});
+// account shows who is logged in, with a button to log out.
+function account(name) {
+  const out = h('button', {type: 'button', class: 'button subtle logout', 'aria-label': `Log out ${name}`}, 'Log out');
+  out.addEventListener('click', async () => {
+    out.disabled = true;
+    try {
+      await api('/api/logout', {method: 'POST'});
+    } finally {
+      location.reload();
+    }
+  });
+  conn.after(out);
+}
+
+// start asks the hub who this is: the login form when it wants a login,
+// the setup form on /setup, the house otherwise.
+async function start() {
+  const auth = () => import('./auth.js');
+  if (location.pathname === '/setup') {
+    (await auth()).setup(main);
+    return;
+  }
+  try {
+    const me = await api('/api/me');
+    if (me && me.name) account(me.name);
+  } catch (e) {
+    if (e.status === 401) {
+      (await auth()).login(main, start);
+      return;
+    }
+    if (e.status === 403) {
+      (await auth()).refused(main, e.message);
+      return;
+    }
+    // Unreachable or older hub: the live connection says so and retries.
+  }
+  window.addEventListener('hearth:login', () => location.reload(), {once: true});
+  window.addEventListener('hashchange', route);
+  live.start().then(() => {
+    if (!view) route();
+  });
+}
+
 // Draw the shell at once; views fill in when the devices arrive.
 main.replaceChildren(h('p', {class: 'loading'}, 'Loading the house…'));
+start();
