@@ -125,6 +125,12 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 func benchHub(ctx context.Context, o options, bin, tmp, autoFile string, say func(string, ...any), logRun func(Run)) (TargetResult, error) {
 	res := TargetResult{Name: "hub"}
 	say("starting the hub with %d automations", o.Automations)
+	if o.HubData != "" {
+		if err := copyFolder(o.HubData, filepath.Join(tmp, "hub-data")); err != nil {
+			res.Error = err.Error()
+			return res, fmt.Errorf("hub: %w", err)
+		}
+	}
 	t, err := newHubTarget(ctx, bin, tmp, autoFile, o.Profile)
 	if err != nil {
 		res.Error = err.Error()
@@ -251,4 +257,28 @@ func measureProfiled(ctx context.Context, o options, t target, l *load, spec run
 		r.Problem = strings.TrimSpace(r.Problem + " profile: " + err.Error())
 	}
 	return r
+}
+
+// copyFolder copies the regular files of src into a new folder dst.
+func copyFolder(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -192,10 +194,53 @@ func (t *hubTarget) Pids() map[string]int             { return map[string]int{"h
 func (t *hubTarget) Settle(ctx context.Context) error { return t.h.settle(ctx) }
 func (t *hubTarget) Close() error                     { return t.h.stop(30 * time.Second) }
 
-func (t *hubTarget) Info(ctx context.Context) map[string]any {
+func (t *hubTarget) Info(ctx context.Context) map[string]any { return t.h.info(ctx) }
+
+// info returns the log's length and, from /metrics when the hub serves it,
+// the Go runtime's view of its memory: what the heap holds against what the
+// process takes.
+func (h *hubProc) info(ctx context.Context) map[string]any {
 	info := map[string]any{}
-	if hl, err := t.h.health(ctx); err == nil {
+	if hl, err := h.health(ctx); err == nil {
 		info["log_events"] = hl.NextSeq - 1
+	}
+	metrics := map[string]string{
+		"go_memstats_heap_inuse_bytes":    "heap_inuse_mb",
+		"go_memstats_heap_idle_bytes":     "heap_idle_mb",
+		"go_memstats_heap_released_bytes": "heap_released_mb",
+		"go_memstats_stack_inuse_bytes":   "stack_inuse_mb",
+		"go_memstats_sys_bytes":           "go_sys_mb",
+		"go_memstats_next_gc_bytes":       "next_gc_mb",
+		"go_goroutines":                   "goroutines",
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.httpAddr+"/metrics", nil)
+	if err != nil {
+		return info
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return info
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return info
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		key, want := metrics[name]
+		if !ok || !want {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasSuffix(key, "_mb") {
+			v /= 1 << 20
+		}
+		info[key] = v
 	}
 	return info
 }

@@ -57,11 +57,13 @@ type options struct {
 	WaitIdle      float64       `json:"wait_idle"`
 	WaitIdleMax   time.Duration `json:"wait_idle_max"`
 	HubBin        string        `json:"hub_bin,omitempty"`
+	HubData       string        `json:"hub_data,omitempty"`
 	NodeREDPrefix string        `json:"-"`
 	Profile       string        `json:"-"`
 	JSON          string        `json:"-"`
 	SVG           string        `json:"-"`
 	Compare       string        `json:"-"`
+	Redraw        string        `json:"-"`
 	Keep          bool          `json:"-"`
 }
 
@@ -95,10 +97,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.WaitIdle, "wait-idle", 0, "before each run, wait until the machine is this `fraction` idle (0.8: 80%; 0: don't wait), for shared machines")
 	fs.DurationVar(&o.WaitIdleMax, "wait-idle-max", 10*time.Minute, "give up waiting for -wait-idle after this long and run anyway")
 	fs.StringVar(&o.HubBin, "hub-bin", "", "use this hub `binary` instead of building ./cmd/hub (to compare two builds)")
+	fs.StringVar(&o.HubData, "hub-data", "", "start the hub on a copy of this data `folder` (a long log) instead of an empty one")
 	fs.StringVar(&o.NodeREDPrefix, "nodered-prefix", "", "npm prefix holding (or to receive) Node-RED; default: a temporary folder")
 	fs.StringVar(&o.Profile, "profile", "", "build the hub with a pprof endpoint (go build -overlay; the source is untouched) and write CPU, heap, allocation, mutex and block profiles of each -rate run to `folder`")
 	fs.StringVar(&o.JSON, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.SVG, "svg", "", "draw latency percentiles against rate to `file` (docs/bench/latency.svg)")
+	fs.StringVar(&o.Redraw, "redraw", "", "run nothing: print the tables of an earlier -json `file` and redraw its -svg chart")
 	fs.StringVar(&o.Compare, "compare", "", "print this run beside an earlier -json `file`")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary folder (data, configs, binaries)")
 	if err := fs.Parse(args); err != nil {
@@ -137,6 +141,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
+	}
+	if o.Redraw != "" {
+		rep, err := readReport(o.Redraw)
+		if err == nil {
+			printReport(stdout, rep)
+			o.JSON = ""
+			err = saveReport(o, rep, stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

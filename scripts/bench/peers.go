@@ -120,7 +120,7 @@ func (t *externalTarget) Pids() map[string]int {
 }
 func (t *externalTarget) Settle(ctx context.Context) error { return t.h.settle(ctx) }
 func (t *externalTarget) Info(ctx context.Context) map[string]any {
-	return (&hubTarget{h: t.h}).Info(ctx)
+	return t.h.info(ctx)
 }
 func (t *externalTarget) Close() error {
 	return errors.Join(t.h.stop(30*time.Second), t.m.stop(10*time.Second))

@@ -59,14 +59,25 @@ func readProc(pid int) (procSample, error) {
 	}
 	// /proc/<pid>/io is readable by the process's owner only; a missing
 	// figure is reported as -1 rather than failing the run.
+	// Pages dirtied and then truncated before they reached the disk (a WAL
+	// file reset) count in write_bytes and again in cancelled_write_bytes.
 	s.writeBytes = -1
+	var written, cancelled int64 = -1, 0
 	_ = scanKV(fmt.Sprintf("/proc/%d/io", pid), func(k, v string) {
-		if k == "write_bytes" {
-			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-				s.writeBytes = n
-			}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return
+		}
+		switch k {
+		case "write_bytes":
+			written = n
+		case "cancelled_write_bytes":
+			cancelled = n
 		}
 	})
+	if written >= 0 {
+		s.writeBytes = written - cancelled
+	}
 	return s, nil
 }
 
@@ -208,4 +219,35 @@ func waitIdle(ctx context.Context, min float64, maxWait time.Duration, say func(
 			lastSaid = time.Now()
 		}
 	}
+}
+
+// diskWritten returns the bytes written to the machine's block devices so
+// far (/proc/diskstats, whole disks only): a cross-check of a process's
+// write_bytes that includes what every other process wrote meanwhile.
+func diskWritten() (int64, error) {
+	b, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/diskstats: %w", err)
+	}
+	var total int64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 {
+			continue
+		}
+		name := f[2]
+		// Whole disks have a folder in /sys/block; partitions do not.
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
+			continue
+		}
+		if _, err := os.Stat("/sys/block/" + name); err != nil {
+			continue
+		}
+		sectors, err := strconv.ParseInt(f[9], 10, 64)
+		if err != nil {
+			continue
+		}
+		total += sectors * 512
+	}
+	return total, nil
 }

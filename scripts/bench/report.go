@@ -112,7 +112,7 @@ func printReport(w io.Writer, r *Report) {
 		r.Machine.Source, r.Options.Automations, r.Options.Devices, connections(r.Options), connections(r.Options))
 
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tqos\trate/s\tgot/s\tsent\tlost\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t≥40ms\tpuback p50\tcpu %\tcpu µs/ev\trss MB\tB/event\tgen cpu %\tother cpu %\t")
+	fmt.Fprintln(tw, "target\tqos\trate/s\tgot/s\tsent\tlost\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t≥40ms\tpuback p50\tcpu %\tcpu µs/ev\trss MB\tB/event\tdisk B/ev\tgen cpu %\tother cpu %\t")
 	for _, t := range r.Targets {
 		switch {
 		case t.Skipped != "":
@@ -146,6 +146,10 @@ func printReport(w io.Writer, r *Report) {
 		if n, ok := t.Info["log_events"]; ok {
 			fmt.Fprintf(bw, "; log %v events", n)
 		}
+		if h, ok := t.Info["heap_inuse_mb"].(float64); ok {
+			fmt.Fprintf(bw, "; Go heap in use %.1f MB, stacks %.1f MB, runtime total %.1f MB, %v goroutines",
+				h, t.Info["stack_inuse_mb"], t.Info["go_sys_mb"], t.Info["goroutines"])
+		}
 		fmt.Fprintln(bw)
 	}
 	for _, t := range r.Targets {
@@ -170,14 +174,17 @@ func writeRow(tw io.Writer, x Run) {
 	if x.PubAck != nil {
 		ack = fmt.Sprintf("%.3f", x.PubAck.P50)
 	}
-	bpe := "-"
+	bpe, disk := "-", "-"
 	if x.BytesPerEvent >= 0 {
 		bpe = fmt.Sprintf("%.0f", x.BytesPerEvent)
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%d\t%s\t%.0f\t%.0f\t%.1f\t%s\t%.0f\t%.0f\t\n",
+	if x.DiskPerEvent > 0 {
+		disk = fmt.Sprintf("%.0f", x.DiskPerEvent)
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%d\t%s\t%.0f\t%.0f\t%.1f\t%s\t%s\t%.0f\t%.0f\t\n",
 		x.Target, x.QoS, x.Rate, x.AchievedRate, x.Sent, x.Lost,
 		x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.P999, x.Latency.Max, x.Latency.Over40,
-		ack, x.CPU, x.CPUPerEvent, x.RSS, bpe, x.Generator.CPU, x.OtherCPU)
+		ack, x.CPU, x.CPUPerEvent, x.RSS, bpe, disk, x.Generator.CPU, x.OtherCPU)
 }
 
 // saveReport writes the JSON and the chart, and prints the comparison with

@@ -31,12 +31,15 @@ type Run struct {
 	// PubAck is, for QoS 1, from the sensor's publish to its PUBACK.
 	PubAck *Latency `json:"puback,omitempty"`
 	// CPU, RSS and BytesPerEvent add up the target's processes.
-	CPU           float64     `json:"cpu_pct"`
-	CPUPerEvent   float64     `json:"cpu_us_per_event"`
-	RSS           float64     `json:"rss_mb"`
-	BytesPerEvent float64     `json:"write_bytes_per_event"`
-	Procs         []ProcUsage `json:"procs"`
-	Generator     ProcUsage   `json:"generator"`
+	CPU           float64 `json:"cpu_pct"`
+	CPUPerEvent   float64 `json:"cpu_us_per_event"`
+	RSS           float64 `json:"rss_mb"`
+	BytesPerEvent float64 `json:"write_bytes_per_event"`
+	// DiskPerEvent is what the machine's disks took per event over the
+	// same window (everyone's writes: an upper bound and a cross-check).
+	DiskPerEvent float64     `json:"disk_bytes_per_event"`
+	Procs        []ProcUsage `json:"procs"`
+	Generator    ProcUsage   `json:"generator"`
 	// IdleBefore is how idle the machine was just before the run (1: all
 	// cores), OtherCPU the CPU used during the run by everything but the
 	// target and the generator, in percent of one core: the noise.
@@ -90,6 +93,7 @@ func measure(ctx context.Context, o options, t target, l *load, spec runSpec) Ru
 	before, genBefore := sampleAll(pids), sampleAll(map[string]int{"generator": self})
 	disc := l.disconnects.Load()
 	machineBefore, machineErr := readCPUTimes()
+	diskBefore, diskErr := diskWritten()
 	n, elapsed := l.send(ctx, sendSpec{Rate: spec.rate, QoS: spec.qos, Duration: spec.duration, Record: true})
 	mid, genMid := sampleAll(pids), sampleAll(map[string]int{"generator": self})
 	machineAfter, machineErr2 := readCPUTimes()
@@ -99,6 +103,7 @@ func measure(ctx context.Context, o options, t target, l *load, spec runSpec) Ru
 		r.Problem = err.Error()
 	}
 	after := sampleAll(pids)
+	diskAfter, diskErr2 := diskWritten()
 	if pc, ok := t.(problemCounter); ok {
 		for what, n := range pc.problems() {
 			if d := n - problemsBefore[what]; d > 0 {
@@ -133,9 +138,12 @@ func measure(ctx context.Context, o options, t target, l *load, spec runSpec) Ru
 		// CPU is over the sending window, which held n events.
 		r.CPUPerEvent = r.CPU / 100 * elapsed.Seconds() * 1e6 / float64(n)
 	}
-	r.BytesPerEvent = -1
+	r.BytesPerEvent, r.DiskPerEvent = -1, -1
 	if writes >= 0 && n > 0 {
 		r.BytesPerEvent = float64(writes) / float64(n)
+	}
+	if diskErr == nil && diskErr2 == nil && n > 0 {
+		r.DiskPerEvent = float64(diskAfter-diskBefore) / float64(n)
 	}
 	r.Generator = usage("generator", genBefore["generator"], genMid["generator"], genMid["generator"])
 	if machineErr == nil && machineErr2 == nil && elapsed > 0 {
@@ -275,6 +283,7 @@ func medianRuns(runs []Run) []Run {
 		m.CPUPerEvent = pick(func(r Run) float64 { return r.CPUPerEvent })
 		m.RSS = pick(func(r Run) float64 { return r.RSS })
 		m.BytesPerEvent = pick(func(r Run) float64 { return r.BytesPerEvent })
+		m.DiskPerEvent = pick(func(r Run) float64 { return r.DiskPerEvent })
 		m.Generator.CPU = pick(func(r Run) float64 { return r.Generator.CPU })
 		m.OtherCPU = pick(func(r Run) float64 { return r.OtherCPU })
 		m.Kind = fmt.Sprintf("median of %d", len(g))

@@ -30,9 +30,8 @@ var seriesColors = map[string]string{
 }
 
 // chart draws p50 (dashed) and p99 (solid) latency against the rate, both
-// axes logarithmic, one colour per target; QoS 1 has square markers. A run
-// that lost events is drawn hollow: past that rate the target does not
-// keep up.
+// axes logarithmic, one panel per QoS and one colour per target. A run that
+// lost events is drawn hollow: past that rate the target does not keep up.
 func chart(r *Report) []byte {
 	var series []chartSeries
 	for _, t := range r.Targets {
@@ -71,9 +70,11 @@ func chart(r *Report) []byte {
 	}
 
 	const (
-		w, h                     = 820, 480
-		left, right, top, bottom = 70, 210, 40, 50
+		w, h                     = 980, 500
+		left, right, top, bottom = 70, 20, 50, 90
+		gap                      = 60
 	)
+	// Both panels share their axes, so that they compare at a glance.
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, s := range series {
 		for _, p := range s.points {
@@ -92,66 +93,81 @@ func chart(r *Report) []byte {
 	if ly1 == ly0 {
 		ly1++
 	}
-	pw, ph := float64(w-left-right), float64(h-top-bottom)
-	x := func(v float64) float64 { return float64(left) + (math.Log10(v)-lx0)/(lx1-lx0)*pw }
-	y := func(v float64) float64 {
-		return float64(top) + ph - (math.Log10(math.Max(v, math.Pow(10, ly0)))-ly0)/(ly1-ly0)*ph
-	}
+	pw, ph := float64(w-left-right-gap)/2, float64(h-top-bottom)
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", w, h)
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="14" font-weight="bold">Motion → light latency against rate (p99 solid, p50 dashed)</text>`+"\n", left)
-	for e := lx0; e <= lx1; e++ {
-		px := x(math.Pow(10, e))
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#dee2e6"/>`+"\n", px, top, px, h-bottom)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px, h-bottom+16, rateLabel(math.Pow(10, e)))
-	}
-	for e := ly0; e <= ly1; e++ {
-		py := y(math.Pow(10, e))
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#dee2e6"/>`+"\n", left, py, w-right, py)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py+4, msLabel(math.Pow(10, e)))
-	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">sensor events per second (log)</text>`+"\n", float64(left)+pw/2, h-12)
-	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">latency, ms (log)</text>`+"\n", float64(top)+ph/2)
-	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#868e96"/>`+"\n", left, top, pw, ph)
-
-	for i, s := range series {
-		for _, pct := range []struct {
-			get  func(chartPoint) float64
-			dash string
-		}{{func(p chartPoint) float64 { return p.p99 }, ""}, {func(p chartPoint) float64 { return p.p50 }, ` stroke-dasharray="5 4"`}} {
-			var pts bytes.Buffer
-			for _, p := range s.points {
-				fmt.Fprintf(&pts, "%.1f,%.1f ", x(p.rate), y(pct.get(p)))
+	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="bold">Motion → light latency against rate: p99 solid, p50 dashed</text>`+"\n", left)
+	for panel, q := range []byte{0, 1} {
+		x0 := float64(left) + float64(panel)*(pw+gap)
+		x := func(v float64) float64 { return x0 + (math.Log10(v)-lx0)/(lx1-lx0)*pw }
+		y := func(v float64) float64 {
+			return float64(top) + ph - (math.Log10(math.Max(v, math.Pow(10, ly0)))-ly0)/(ly1-ly0)*ph
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="13" font-weight="bold">QoS %d</text>`+"\n", x0, top-8, q)
+		for e := lx0; e <= lx1; e++ {
+			px := x(math.Pow(10, e))
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.0f" stroke="#dee2e6"/>`+"\n", px, top, px, float64(top)+ph)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n", px, float64(top)+ph+16, rateLabel(math.Pow(10, e)))
+		}
+		for e := ly0; e <= ly1; e++ {
+			py := y(math.Pow(10, e))
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#dee2e6"/>`+"\n", x0, py, x0+pw, py)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", x0-6, py+4, msLabel(math.Pow(10, e)))
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle">sensor events per second</text>`+"\n", x0+pw/2, float64(top)+ph+34)
+		fmt.Fprintf(&b, `<text transform="translate(%.1f %.1f) rotate(-90)" text-anchor="middle">latency, ms</text>`+"\n", x0-48, float64(top)+ph/2)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#868e96"/>`+"\n", x0, top, pw, ph)
+		for _, s := range series {
+			if s.qos != q {
+				continue
 			}
-			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8"%s/>`+"\n", bytes.TrimSpace(pts.Bytes()), s.color, pct.dash)
-			for _, p := range s.points {
-				fill := s.color
-				if p.lost {
-					fill = "#fff"
+			for _, pct := range []struct {
+				get  func(chartPoint) float64
+				dash string
+			}{{func(p chartPoint) float64 { return p.p99 }, ""}, {func(p chartPoint) float64 { return p.p50 }, ` stroke-dasharray="5 4"`}} {
+				var pts bytes.Buffer
+				for _, p := range s.points {
+					fmt.Fprintf(&pts, "%.1f,%.1f ", x(p.rate), y(pct.get(p)))
 				}
-				marker(&b, s.qos, x(p.rate), y(pct.get(p)), s.color, fill)
+				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8"%s/>`+"\n", bytes.TrimSpace(pts.Bytes()), s.color, pct.dash)
+				for _, p := range s.points {
+					fill := s.color
+					if p.lost {
+						fill = "#fff"
+					}
+					marker(&b, x(p.rate), y(pct.get(p)), s.color, fill)
+				}
 			}
 		}
-		ly := float64(top + 10 + 22*i)
-		lx := float64(w - right + 16)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.8"/>`+"\n", lx, ly, lx+26, ly, s.color)
-		marker(&b, s.qos, lx+13, ly, s.color, s.color)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s, QoS %d</text>`+"\n", lx+34, ly+4, html.EscapeString(s.name), s.qos)
 	}
-	ly := float64(top + 10 + 22*len(series) + 8)
-	fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="#495057">hollow: events lost</text>`+"\n", w-right+16, ly)
+
+	// The legend: one entry per target, then how to read the lines.
+	var names []string
+	for _, s := range series {
+		if !slices.Contains(names, s.name) {
+			names = append(names, s.name)
+		}
+	}
+	ly := float64(h - 22)
+	lx := float64(left)
+	for _, name := range names {
+		color := seriesColors[name]
+		if color == "" {
+			color = "#1971c2"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2.5"/>`+"\n", lx, ly, lx+24, ly, color)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+30, ly+4, html.EscapeString(name))
+		lx += 44 + 8*float64(len(name))
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#495057">hollow marker: events lost at that rate</text>`+"\n", lx+10, ly+4)
 	b.WriteString("</svg>\n")
 	return b.Bytes()
 }
 
-func marker(b *bytes.Buffer, qos byte, x, y float64, stroke, fill string) {
-	if qos == 0 {
-		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" stroke="%s" stroke-width="1.5"/>`+"\n", x, y, fill, stroke)
-		return
-	}
-	fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="7" height="7" fill="%s" stroke="%s" stroke-width="1.5"/>`+"\n", x-3.5, y-3.5, fill, stroke)
+func marker(b *bytes.Buffer, x, y float64, stroke, fill string) {
+	fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" stroke="%s" stroke-width="1.5"/>`+"\n", x, y, fill, stroke)
 }
 
 func rateLabel(v float64) string {
