@@ -40,6 +40,9 @@ func (d deviceCommander) Command(ctx context.Context, c hearth.Command) (hearth.
 		if t.QoS < c.QoS {
 			t.QoS = c.QoS
 		}
+		// A retained command stays retained in whatever form the adapter
+		// speaks: the device gets it when it reconnects.
+		t.Retain = t.Retain || c.Retain
 		ev, err := d.next.Command(ctx, t)
 		if err != nil {
 			errs = append(errs, err)
