@@ -34,25 +34,43 @@ func FuzzLoad(f *testing.F) {
 }
 
 // FuzzExpression compiles arbitrary expressions in each environment and
-// evaluates those that compile against a state event and a message: no
-// panics, and a result is always true, false or an error.
+// evaluates those that compile over an arbitrary state (the new one, the
+// previous one, and the same bytes as another device's state and as an
+// MQTT message): no panics, and a result is always true, false or an
+// error. A state need not be a JSON object, and its keys may shadow the
+// names of the environment (states, prev, now).
 func FuzzExpression(f *testing.F) {
 	for _, s := range []string{
 		"occupancy == true", "temperature > 25", "brightness > prev.brightness",
 		`payload.action == "single"`, "states.hall_lux.illuminance < 30",
 		`trigger.state.occupancy && now.Hour() > 18`, "len(states) > 0 ? 1 : 2", "a.b.c[0]",
 		`since("hall") > duration("10m")`, `between("22:00", "06:00")`, `now > at("07:30")`, `sunset() < now`, `this.id`, `repeat.index`,
+		"states.lux.a.b[1] / states.lux.n", "payload.l[-1] + 1", "prev.a ?? 0", "trigger.prev.x.y", "int(payload.v) % 0",
 	} {
-		f.Add(s)
+		f.Add(s, []byte(`{"a":1,"b":"x"}`), []byte(`{"a":0}`))
 	}
-	f.Fuzz(func(t *testing.T, src string) {
+	for _, st := range []string{
+		`{"a":{"b":[1,{"c":1e308}]},"n":0,"l":[],"v":"9223372036854775808"}`,
+		`{"states":{"x":1},"prev":2,"now":"later","trigger":null,"payload":[1]}`,
+		`[1,2]`, `"x"`, `null`, `{"occupancy":"yes","temperature":null,"brightness":-1e400}`, `{`,
+	} {
+		f.Add("occupancy == true && temperature > prev.temperature", []byte(st), []byte(`{"temperature":1}`))
+	}
+	f.Fuzz(func(t *testing.T, src string, state, prev []byte) {
 		c := newCompiler()
 		e := New(Options{})
 		defer e.Close()
 		s := &e.scope
-		s.states["lux"] = map[string]any{"illuminance": 3.0}
-		s.begin(hearth.Event{Kind: hearth.KindState, Device: "d", Payload: []byte(`{"a":1,"b":"x"}`), Prev: []byte(`{"a":0}`)})
-		s.attrs, _ = parseObject(s.event.Payload)
+		// As the engine folds a state event: a payload that is not a JSON
+		// object counts as no attributes.
+		attrs, ok := parseObject(state)
+		if !ok {
+			attrs = map[string]any{}
+		}
+		s.states["lux"] = attrs
+		s.states["d"] = attrs
+		var progs []*expression
+		kinds := map[*expression]envKind{}
 		for _, kind := range []envKind{envDevice, envMQTT, envRun} {
 			for _, asValue := range []bool{false, true} {
 				p, err := c.compile(kind, src, asValue)
@@ -60,18 +78,33 @@ func FuzzExpression(f *testing.F) {
 					continue
 				}
 				x := &expression{src: src, prog: p, helpers: true}
-				var env any
-				switch kind {
-				case envDevice:
-					env = s.newEnv(x)
-				case envMQTT:
-					env = s.mqttEnv()
-				case envRun:
-					env = s.runEnv()
-				}
-				x.value(&s.ev.vm, env) //nolint:errcheck // any outcome but a panic is fine
+				progs = append(progs, x)
+				kinds[x] = kind
 			}
 		}
-		s.end()
+		for _, ev := range []hearth.Event{
+			{Kind: hearth.KindState, Device: "d", Topic: "home/d", Payload: state, Prev: prev},
+			{Kind: hearth.KindMessage, Device: "d", Topic: "home/d", Payload: state},
+		} {
+			s.begin(ev)
+			if ev.Kind == hearth.KindState {
+				s.attrs = attrs
+			}
+			for _, x := range progs {
+				var envs []any
+				switch kinds[x] {
+				case envDevice:
+					envs = []any{s.newEnv(x), s.prevEnv(x)}
+				case envMQTT:
+					envs = []any{s.mqttEnv()}
+				case envRun:
+					envs = []any{s.runEnv()}
+				}
+				for _, env := range envs {
+					x.value(&s.ev.vm, env) //nolint:errcheck // any outcome but a panic is fine
+				}
+			}
+			s.end()
+		}
 	})
 }
