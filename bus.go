@@ -78,8 +78,9 @@ type Bus struct {
 	emitted   []Event
 	durMu     sync.Mutex
 	durSeq    uint64
-	durCh     chan struct{}
-	durErr    error
+	durCh     chan struct{} // closed at every change below, then replaced (not after Close)
+	durErr    error         // why the log cannot be written now; nil while it can
+	durClosed bool
 	stageErr  func(Event)
 }
 
@@ -216,37 +217,65 @@ func (b *Bus) Close() {
 	}
 	b.mu.Unlock()
 	b.durMu.Lock()
-	if b.durErr == nil {
-		b.durErr = ErrClosed
+	if !b.durClosed {
+		b.durClosed = true
 		close(b.durCh)
 	}
 	b.durMu.Unlock()
 }
 
-// MarkDurable records that every event up to seq is safely in the log.
+// durChangedLocked wakes everyone waiting on durability.
+func (b *Bus) durChangedLocked() {
+	if b.durClosed {
+		return // closed for good by Close
+	}
+	close(b.durCh)
+	b.durCh = make(chan struct{})
+}
+
+// MarkDurable records that every event up to seq is safely in the log. While
+// the log is failing it is ignored: the log clears the failure first
+// (FailDurable(nil)) once it writes again.
 func (b *Bus) MarkDurable(seq uint64) {
 	b.durMu.Lock()
 	defer b.durMu.Unlock()
 	// After Close the log still commits what it drains: keep counting so
 	// that Durable stays true (waiters were already released by Close).
-	if seq <= b.durSeq || (b.durErr != nil && b.durErr != ErrClosed) {
+	if seq <= b.durSeq || b.durErr != nil {
 		return
 	}
 	b.durSeq = seq
-	if b.durErr == nil {
-		close(b.durCh)
-		b.durCh = make(chan struct{})
-	}
+	b.durChangedLocked()
 }
 
-// FailDurable records that the log can no longer be written: waiters get err.
+// FailDurable records that the log cannot be written now (a full or
+// read-only disk): waiters, and whoever asks from now on, get err at once
+// for events not yet durable. FailDurable(nil) records that the log is
+// written again. A failure after Close is not recorded.
 func (b *Bus) FailDurable(err error) {
 	b.durMu.Lock()
 	defer b.durMu.Unlock()
-	if b.durErr == nil {
-		b.durErr = fmt.Errorf("log: %w", err)
-		close(b.durCh)
+	if b.durClosed {
+		return
 	}
+	switch {
+	case err != nil:
+		b.durErr = fmt.Errorf("log: %w", err)
+	case b.durErr == nil:
+		return
+	default:
+		b.durErr = nil
+	}
+	b.durChangedLocked()
+}
+
+// DurableErr returns why the log cannot be written now, or nil while it can
+// (and always nil on a bus without a log). The broker refuses a message
+// somebody would wait for while it is not nil.
+func (b *Bus) DurableErr() error {
+	b.durMu.Lock()
+	defer b.durMu.Unlock()
+	return b.durErr
 }
 
 // Durable returns the sequence number up to which the log is durable.
@@ -257,20 +286,36 @@ func (b *Bus) Durable() uint64 {
 }
 
 // WaitDurable waits until the event with sequence number seq is in the log.
-// Without a log (BusOptions.Durable false) it returns at once.
+// While the log is failing it returns the failure at once. Without a log
+// (BusOptions.Durable false) it returns at once.
 func (b *Bus) WaitDurable(ctx context.Context, seq uint64) error {
+	return b.waitDurable(ctx, seq, false)
+}
+
+// AwaitDurable waits until the event with sequence number seq is in the
+// log, like WaitDurable, but through failures of the log: for a caller that
+// can hold on for as long as the disk takes to come back (an acknowledgement
+// to a remote broker, which keeps the message meanwhile). It returns nil,
+// ctx's error, or an error once the bus is closed.
+func (b *Bus) AwaitDurable(ctx context.Context, seq uint64) error {
+	return b.waitDurable(ctx, seq, true)
+}
+
+func (b *Bus) waitDurable(ctx context.Context, seq uint64, through bool) error {
 	if !b.durable {
 		return nil
 	}
 	for {
 		b.durMu.Lock()
-		done, err, ch := b.durSeq >= seq, b.durErr, b.durCh
+		done, err, closed, ch := b.durSeq >= seq, b.durErr, b.durClosed, b.durCh
 		b.durMu.Unlock()
-		if done {
+		switch {
+		case done:
 			return nil
-		}
-		if err != nil {
+		case err != nil && (!through || closed):
 			return err
+		case closed:
+			return ErrClosed
 		}
 		select {
 		case <-ch:

@@ -319,6 +319,77 @@ func TestBusDurability(t *testing.T) {
 		}
 	})
 
+	t.Run("a failure is told at once to every waiter until FailDurable(nil) clears it", func(t *testing.T) {
+		b := NewBus(BusOptions{Durable: true})
+		for range 4 {
+			mustPublish(t, b, Event{Kind: KindMessage})
+		}
+		if err := b.DurableErr(); err != nil {
+			t.Fatalf("DurableErr before any failure = %v", err)
+		}
+		full := errors.New("database or disk is full")
+		b.FailDurable(full)
+		if err := b.DurableErr(); !errors.Is(err, full) {
+			t.Fatalf("DurableErr while failing = %v, want %v", err, full)
+		}
+		// A context already cancelled: a wait that did not return the
+		// failure at once would return context.Canceled.
+		if err := b.WaitDurable(cancelled, 2); !errors.Is(err, full) {
+			t.Fatalf("WaitDurable while failing = %v, want %v at once", err, full)
+		}
+
+		b.FailDurable(nil)
+		if err := b.DurableErr(); err != nil {
+			t.Fatalf("DurableErr after recovery = %v, want nil", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- b.WaitDurable(ctx, 3) }()
+		b.MarkDurable(3)
+		if err := <-done; err != nil {
+			t.Fatalf("WaitDurable after recovery: %v", err)
+		}
+		if d := b.Durable(); d != 3 {
+			t.Fatalf("Durable after recovery = %d, want 3", d)
+		}
+		if err := b.WaitDurable(cancelled, 4); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitDurable(4) after recovery = %v, want it to wait again", err)
+		}
+	})
+
+	t.Run("AwaitDurable waits through a failure until the log has the event", func(t *testing.T) {
+		b := NewBus(BusOptions{Durable: true})
+		e := mustPublish(t, b, Event{Kind: KindMessage, QoS: 1})
+		b.FailDurable(errors.New("disk I/O error"))
+		done := make(chan error, 1)
+		go func() { done <- b.AwaitDurable(ctx, e.Seq) }()
+		if err := b.AwaitDurable(cancelled, e.Seq); !errors.Is(err, context.Canceled) {
+			t.Fatalf("AwaitDurable while failing = %v, want it to wait", err)
+		}
+		b.FailDurable(errors.New("database or disk is full")) // a new cause: still waiting
+		b.FailDurable(nil)
+		b.MarkDurable(e.Seq)
+		if err := <-done; err != nil {
+			t.Fatalf("AwaitDurable after recovery: %v", err)
+		}
+	})
+
+	t.Run("AwaitDurable ends when the bus closes during a failure", func(t *testing.T) {
+		b := NewBus(BusOptions{Durable: true})
+		e := mustPublish(t, b, Event{Kind: KindMessage, QoS: 1})
+		ro := errors.New("attempt to write a readonly database")
+		b.FailDurable(ro)
+		done := make(chan error, 1)
+		go func() { done <- b.AwaitDurable(ctx, e.Seq) }()
+		b.Close()
+		if err := <-done; !errors.Is(err, ro) {
+			t.Fatalf("AwaitDurable after Close = %v, want the failure", err)
+		}
+		b.FailDurable(nil) // after Close: nothing to clear, nothing to wake
+		if err := b.DurableErr(); !errors.Is(err, ro) {
+			t.Fatalf("DurableErr after Close = %v, want the failure kept", err)
+		}
+	})
+
 	t.Run("Close releases waiters with ErrClosed, and the drained log still advances Durable", func(t *testing.T) {
 		b := NewBus(BusOptions{Durable: true})
 		e := mustPublish(t, b, Event{Kind: KindMessage})

@@ -31,12 +31,18 @@ const (
 	// one channel (topic $hearth/notify/<channel>, cause.seq the
 	// notification's); see Notification and NotificationOutcome.
 	KindNotification Kind = "notification"
+	// KindGap is the log's own note that events were not written to it: while
+	// the disk was full or read-only the hub held them in memory, and when
+	// that was not enough it let the oldest go. Its topic is $hearth/log/gap
+	// and its payload says how many, between which sequence numbers and why
+	// (store.Gap).
+	KindGap Kind = "gap"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindMessage, KindState, KindAvailability, KindCommand, KindRun, KindNotification:
+	case KindMessage, KindState, KindAvailability, KindCommand, KindRun, KindNotification, KindGap:
 		return true
 	}
 	return false

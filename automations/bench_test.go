@@ -3,6 +3,7 @@ package automations
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,6 +183,45 @@ func BenchmarkRunWithTrace(b *testing.B) {
 		<-cmds
 		<-cmds
 		if err := e.settle(ctx); err != nil { // the trace is published before the run counts as done
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad is the start-up's share of the automations: reading,
+// checking and compiling the file of the end-to-end benchmark (1,000 pairs of
+// motion i turns light i on and off, with conditions).
+func BenchmarkLoad(b *testing.B) {
+	var src strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&src, `- id: motion_%[1]d_on
+  description: Light %[1]d on when motion %[1]d sees someone in the dark
+  triggers:
+    - device: motion_%[1]d
+      when: occupancy == true
+  conditions:
+    - (states.lux_%[1]d.illuminance ?? 0) < 30
+    - (states.house.mode ?? "home") != "away"
+  actions:
+    - set: light_%[1]d
+      state: {state: "ON", brightness: 200}
+- id: motion_%[1]d_off
+  description: Light %[1]d off when motion %[1]d stops
+  triggers:
+    - device: motion_%[1]d
+      when: occupancy == false
+  conditions:
+    - (states.house.mode ?? "home") != "party"
+  actions:
+    - set: light_%[1]d
+      state: {state: "OFF"}
+`, i)
+	}
+	data := []byte(src.String())
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadBytes("bench.yaml", data); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -176,8 +176,9 @@ func (x *expression) values(m *vm.VM, env any) map[string]any {
 // compiler compiles expressions for one load, reusing the program of an
 // identical expression (a thousand automations often share a `when`).
 type compiler struct {
-	options map[envKind][]expr.Option
-	cache   map[compileKey]*vm.Program
+	options  map[envKind][]expr.Option
+	cache    map[compileKey]*vm.Program
+	syntaxes map[string]*syntax // by source; nil for one that does not parse
 }
 
 type compileKey struct {
@@ -201,7 +202,8 @@ func newCompiler() *compiler {
 			envMQTT:   {expr.Env(mqttEnv{})},
 			envRun:    {expr.Env(runEnv{})},
 		},
-		cache: map[compileKey]*vm.Program{},
+		cache:    map[compileKey]*vm.Program{},
+		syntaxes: map[string]*syntax{},
 	}
 }
 
@@ -279,35 +281,75 @@ const maxReads = 8
 // misses), notes the devices it names and checks the literal arguments of
 // the helpers.
 func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
-	tree, err := parser.Parse(x.src)
-	if err != nil {
+	syn := l.c.programs.syntaxOf(x.src)
+	if syn == nil {
 		return
 	}
-	v := &readVisitor{callees: map[exprast.Node]bool{}}
-	exprast.Walk(&tree.Node, v)
-	for _, call := range v.calls {
-		name := call.Callee.(*exprast.IdentifierNode).Value
-		var args []string
-		for _, a := range call.Arguments {
-			if s, ok := a.(*exprast.StringNode); ok {
-				args = append(args, s.Value)
-			}
-		}
-		switch name {
+	for _, call := range syn.calls {
+		switch call.name {
 		case "since":
-			for _, a := range args {
+			for _, a := range call.args {
 				l.device(n, a)
 			}
 		case "at", "between":
-			for _, a := range args {
+			for _, a := range call.args {
 				if _, err := parseClock(a); err != nil {
-					l.errorf(n, "%s %q: %s(%q): %v", what, x.src, name, a, err)
+					l.errorf(n, "%s %q: %s(%q): %v", what, x.src, call.name, a, err)
 				}
 			}
 		}
 	}
-	for _, d := range v.devices {
+	for _, d := range syn.devices {
 		l.device(n, d)
+	}
+	for _, t := range syn.reads {
+		x.reads = append(x.reads, &read{text: t, opts: l.c.programs.options[kind]})
+	}
+	x.helpers = syn.helpers
+}
+
+// syntax is what an expression's syntax alone says, the same wherever it
+// appears: a file of a thousand automations repeats its expressions, and
+// parsing each again took a fifth of loading it.
+type syntax struct {
+	calls   []helperCall // calls of the helpers, with their literal string arguments
+	devices []string     // devices named under states
+	reads   []string     // the member chains it reads, longest first kept, at most maxReads
+	helpers bool         // it uses a helper
+}
+
+// helperCall is one call of a helper in an expression.
+type helperCall struct {
+	name string
+	args []string
+}
+
+// syntaxOf parses src once per load; nil when it does not parse.
+func (c *compiler) syntaxOf(src string) *syntax {
+	if syn, ok := c.syntaxes[src]; ok {
+		return syn
+	}
+	var syn *syntax
+	if tree, err := parser.Parse(src); err == nil {
+		syn = readSyntax(tree)
+	}
+	c.syntaxes[src] = syn
+	return syn
+}
+
+// readSyntax walks a parsed expression.
+func readSyntax(tree *parser.Tree) *syntax {
+	v := &readVisitor{callees: map[exprast.Node]bool{}}
+	exprast.Walk(&tree.Node, v)
+	syn := &syntax{devices: v.devices, helpers: v.helpers}
+	for _, call := range v.calls {
+		hc := helperCall{name: call.Callee.(*exprast.IdentifierNode).Value}
+		for _, a := range call.Arguments {
+			if s, ok := a.(*exprast.StringNode); ok {
+				hc.args = append(hc.args, s.Value)
+			}
+		}
+		syn.calls = append(syn.calls, hc)
 	}
 	var texts []string
 	for _, c := range v.chains {
@@ -321,12 +363,12 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 		}) {
 			continue // a prefix of a longer chain: the longer one says more
 		}
-		if len(x.reads) == maxReads {
+		if len(syn.reads) == maxReads {
 			break
 		}
-		x.reads = append(x.reads, &read{text: t, opts: l.c.programs.options[kind]})
+		syn.reads = append(syn.reads, t)
 	}
-	x.helpers = v.helpers
+	return syn
 }
 
 // readVisitor collects the member chains an expression reads

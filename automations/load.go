@@ -113,8 +113,23 @@ func (o LoadOptions) Load(path string) (*Set, error) {
 
 // LoadBytes reads automations and scenes from one YAML document in memory.
 func (o LoadOptions) LoadBytes(name string, data []byte) (*Set, error) {
+	return o.LoadDocs(Doc{Name: name, Data: data})
+}
+
+// Doc is a YAML document held in memory, and the file name its problems
+// and its automations are given.
+type Doc struct {
+	Name string
+	Data []byte
+}
+
+// LoadDocs reads automations and scenes from documents in memory, in
+// order, as Load reads the files of a folder: ids are unique across them.
+func (o LoadOptions) LoadDocs(docs ...Doc) (*Set, error) {
 	c := newCollector(o)
-	c.file(name, data)
+	for _, d := range docs {
+		c.file(d.Name, d.Data)
+	}
 	return c.set()
 }
 

@@ -44,6 +44,11 @@ func (e *Engine) LoadBytes(name string, data []byte) (*Set, error) {
 	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.LoadBytes(name, data)
 }
 
+// LoadDocs is Load for documents held in memory (the demo's files).
+func (e *Engine) LoadDocs(docs ...Doc) (*Set, error) {
+	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.LoadDocs(docs...)
+}
+
 // knownDevice reports whether the read model or the engine has seen a device.
 func (e *Engine) knownDevice(id string) bool {
 	if e.devices != nil {

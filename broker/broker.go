@@ -29,6 +29,10 @@ import (
 type Events interface {
 	Publish(hearth.Event) (hearth.Event, error)
 	WaitDurable(ctx context.Context, seq uint64) error
+	// AwaitDurable waits like WaitDurable, but through failures of the log.
+	AwaitDurable(ctx context.Context, seq uint64) error
+	// DurableErr says why the log cannot be written now; nil while it can.
+	DurableErr() error
 }
 
 var _ Events = (*hearth.Bus)(nil)
@@ -75,10 +79,11 @@ func New(cfg Config, events Events) (*Broker, error) {
 	}
 	log := cfg.Logger.With("component", "broker")
 	server := mqtt.New(&mqtt.Options{
-		Capabilities:           cfg.capabilities(),
-		Logger:                 slog.New(mochiLog{log.Handler()}).With("mqtt", "mochi"),
-		InlineClient:           true,
-		SysTopicResendInterval: 60, // $SYS every minute, not every second, on a small machine
+		Capabilities:            cfg.capabilities(),
+		Logger:                  slog.New(mochiLog{log.Handler()}).With("mqtt", "mochi"),
+		InlineClient:            true,
+		SysTopicResendInterval:  60, // $SYS every minute, not every second, on a small machine
+		ClientNetReadBufferSize: mochiReadBufferSize,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{cfg: cfg, log: log, events: events, server: server, ctx: ctx, cancel: cancel,
@@ -109,10 +114,15 @@ func New(cfg Config, events Events) (*Broker, error) {
 		limits:         cfg.Limits,
 		retained:       newRetained(),
 		notes:          b.notes,
+		unlogged:       newUnlogged(),
 	}
 	if err := server.AddHook(h, nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("broker: add hook: %w", err)
+	}
+	if err := server.AddHook(newPacer(cfg.MaximumClientWritesPending, 2*cfg.WriteTimeout), nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("broker: add pacer hook: %w", err)
 	}
 	return b, nil
 }

@@ -18,12 +18,16 @@ const (
 	DefaultWriteTimeout                 = time.Second
 	DefaultMaxClients                   = 1000
 	DefaultMaxKeepalive                 = 600 * time.Second
-	DefaultMaximumClientWritesPending   = 4096
+	DefaultMaximumClientWritesPending   = 512
 	DefaultMaxInflight                  = 1024
 	DefaultReceiveMaximum               = 256
 	DefaultMaximumSessionExpiryInterval = 24 * time.Hour
 	DefaultDurableTimeout               = 5 * time.Second
+	DefaultSendBuffer                   = 256 << 10
 )
+
+// minSendBuffer is the smallest send buffer accepted.
+const minSendBuffer = 4 << 10
 
 // maxRemainingLength is the largest remaining length MQTT can express
 // (a four byte variable byte integer); the whole packet adds at most 5 bytes.
@@ -48,9 +52,15 @@ type Config struct {
 	// ConnectTimeout is how long a new socket has to deliver a complete
 	// CONNECT before it is closed.
 	ConnectTimeout time.Duration
-	// WriteTimeout is how long a single write to a client may take; a client
-	// that cannot take a write within it is cut off.
+	// WriteTimeout is how long a client may take nothing of what it is
+	// sent before it is cut off.
 	WriteTimeout time.Duration
+	// SendBuffer bounds the bytes held for one client that cannot take them
+	// yet (its socket's buffer is full). Writes never wait for a client:
+	// what it cannot take at once waits in a buffer of its own, allocated
+	// only while it is behind, and a client that falls further behind is cut
+	// off as a slow consumer, so it holds up no one else.
+	SendBuffer int
 	// MaxClients caps the open sockets; further connections are closed as
 	// soon as they are accepted.
 	MaxClients int
@@ -59,8 +69,10 @@ type Config struct {
 	// MQTT 3 client, which cannot be told, is refused ("identifier rejected"),
 	// as Mosquitto's max_keepalive does.
 	MaxKeepalive time.Duration
-	// MaximumClientWritesPending bounds the packets queued for one client;
-	// below a subscriber's retained burst mochi drops retained messages.
+	// MaximumClientWritesPending bounds the packets queued for one client
+	// (8 bytes a slot, allocated when it connects). Live messages beyond it
+	// are dropped for that client; a subscriber's retained messages are
+	// paced to it instead (pacer.go), so a burst of thousands arrives whole.
 	MaximumClientWritesPending int
 	// MaxInflight bounds the unacknowledged QoS 1/2 messages held per client.
 	MaxInflight int
@@ -106,6 +118,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.SendBuffer, DefaultSendBuffer)
 	setDefault(&c.MaxClients, DefaultMaxClients)
 	setDefault(&c.MaxKeepalive, DefaultMaxKeepalive)
 	setDefault(&c.MaximumClientWritesPending, DefaultMaximumClientWritesPending)
@@ -135,6 +148,7 @@ func (c Config) validate() error {
 		"MaxPacketSize %d: want 64 to %d bytes", c.MaxPacketSize, maxRemainingLength+5)
 	check(c.ConnectTimeout > 0, "ConnectTimeout %v: want > 0", c.ConnectTimeout)
 	check(c.WriteTimeout > 0, "WriteTimeout %v: want > 0", c.WriteTimeout)
+	check(c.SendBuffer >= minSendBuffer, "SendBuffer %d: want at least %d bytes", c.SendBuffer, minSendBuffer)
 	check(c.MaxClients > 0, "MaxClients %d: want > 0", c.MaxClients)
 	check(c.MaxKeepalive >= time.Second && c.MaxKeepalive <= math.MaxUint16*time.Second,
 		"MaxKeepalive %v: want 1s to %ds", c.MaxKeepalive, math.MaxUint16)

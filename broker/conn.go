@@ -12,25 +12,32 @@ import (
 )
 
 // readBufferSize is the guard's read buffer per connection: packets that fit
-// are checked and handed to mochi without a copy of their own.
-const readBufferSize = 4 << 10
+// are checked and handed to mochi without a copy of their own; larger ones
+// get a buffer of their own while they are read. Device messages are a few
+// hundred bytes; every connection holds its buffer for as long as it lives.
+const readBufferSize = 2 << 10
+
+// mochiReadBufferSize is mochi's own read buffer per client. mochi reads
+// from the guard, which already holds the packet in memory, so a large
+// buffer would only copy it once more: a small one keeps mochi's reads of
+// the fixed header cheap, and mochi reads the body past it.
+const mochiReadBufferSize = 256
 
 // conn is a client socket as mochi sees it. Reads go through the guard's
 // framer; deadlines follow the broker's policy rather than mochi's:
 //
 //   - Until a complete CONNECT has arrived the read deadline is the connect
 //     deadline, and mochi's SetDeadline calls cannot extend it.
-//   - mochi sets one deadline for both directions (keepalive × 1.5) and holds
-//     the client's lock across a blocking write, so one subscriber that stops
-//     reading would stall every publisher that matches it. Instead each Write
-//     gets its own deadline of WriteTimeout, and any write error closes the
-//     socket, which makes mochi drop the client and release the lock.
+//   - mochi sets one deadline for both directions (keepalive × 1.5); here
+//     it applies to reads only. Writes go to the socket's send queue
+//     (sendqueue.go), which never makes mochi wait and has its own deadline;
+//     any write error closes the socket, which makes mochi drop the client.
 type conn struct {
 	net.Conn
-	fr           *framer
-	log          *slog.Logger
-	writeTimeout time.Duration
-	onClose      func(*conn)
+	out     *sendQueue // the socket's, under TLS when there is TLS
+	fr      *framer
+	log     *slog.Logger
+	onClose func(*conn)
 
 	connected atomic.Bool // a complete CONNECT was read: mochi's read deadlines apply
 	closed    atomic.Bool
@@ -38,13 +45,14 @@ type conn struct {
 	readErr   error // sticky; read goroutine only
 }
 
-func newConn(nc net.Conn, cfg *Config, log *slog.Logger, onClose func(*conn)) *conn {
+// newConn guards nc, whose socket's send queue is out.
+func newConn(nc net.Conn, out *sendQueue, cfg *Config, log *slog.Logger, onClose func(*conn)) *conn {
 	c := &conn{
-		Conn:         nc,
-		fr:           newFramer(nc, readBufferSize, cfg.MaxPacketSize),
-		log:          log.With("remote", nc.RemoteAddr().String()),
-		writeTimeout: cfg.WriteTimeout,
-		onClose:      onClose,
+		Conn:    nc,
+		out:     out,
+		fr:      newFramer(nc, readBufferSize, cfg.MaxPacketSize),
+		log:     log.With("remote", nc.RemoteAddr().String()),
+		onClose: onClose,
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	return c
@@ -89,19 +97,15 @@ func (c *conn) readFailed(err error) {
 	_ = c.Close()
 }
 
-// Write gives every write its own deadline; a write that fails or does not
-// finish within WriteTimeout closes the socket so that mochi drops the client.
+// Write hands p to the socket's send queue, which does not wait for the
+// client. A write that fails (the client was cut off as a slow consumer,
+// which the queue logs, or the socket failed) closes the connection so that
+// mochi drops the client.
 func (c *conn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	n, err := c.Conn.Write(p)
 	if err != nil {
-		if !c.closed.Load() {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.log.Warn("cutting off client: a write did not complete in time",
-					"timeout", c.writeTimeout, "bytes", len(p), "written", n)
-			} else {
-				c.log.Debug("closing connection: write failed", "error", err)
-			}
+		if !c.closed.Load() && !errors.Is(err, errSlowConsumer) {
+			c.log.Debug("closing connection: write failed", "error", err)
 		}
 		_ = c.Close()
 	}
@@ -120,7 +124,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// SetWriteDeadline is ignored: every Write sets its own.
+// SetWriteDeadline is ignored: the send queue has its own deadline.
 func (c *conn) SetWriteDeadline(time.Time) error { return nil }
 
 // Close closes the socket once and gives its slot back to the listener.

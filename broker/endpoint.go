@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -206,6 +207,7 @@ func (e *endpoint) dial(ctx context.Context) (*trackedConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcp := nc
 	if e.tls != nil {
 		tc := tls.Client(nc, e.tls.Clone())
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -214,16 +216,42 @@ func (e *endpoint) dial(ctx context.Context) (*trackedConn, error) {
 		}
 		nc = tc
 	}
-	return &trackedConn{Conn: nc}, nil
+	return newTrackedConn(nc, tcp), nil
 }
 
 // trackedConn is one connection to a remote broker. It remembers whether the
 // connection can still carry an acknowledgement: once a read or a write has
 // failed, or it was closed, nothing more reaches the broker through it.
+//
+// It also reads through a buffer: paho reads a packet a few bytes at a time
+// (the first byte, the length, the body), a system call each without one.
 type trackedConn struct {
 	net.Conn
+	in      *bufio.Reader
+	ack     ackNow // nil when the kernel cannot be asked to ack at once
 	dead    atomic.Bool
 	aborted atomic.Bool
+}
+
+// newTrackedConn tracks nc, whose TCP connection is tcp (nc itself, or the
+// one under its TLS).
+func newTrackedConn(nc, tcp net.Conn) *trackedConn {
+	c := &trackedConn{Conn: nc, ack: quickAcker(tcp)}
+	c.in = bufio.NewReaderSize(socketReader{c}, 4096)
+	return c
+}
+
+// socketReader reads c's connection itself, for c's buffer.
+type socketReader struct{ c *trackedConn }
+
+// Read reads the connection and acknowledges what it took at once (see
+// quickAcker for why).
+func (r socketReader) Read(p []byte) (int, error) {
+	n, err := r.c.Conn.Read(p)
+	if n > 0 && r.c.ack != nil {
+		r.c.ack()
+	}
+	return n, err
 }
 
 // errAborted is what reads return after abort.
@@ -231,7 +259,7 @@ var errAborted = errors.New("connection dropped by the hub")
 
 // Read reads and marks the connection dead on any error.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.in.Read(p)
 	if err != nil {
 		c.dead.Store(true)
 		if c.aborted.Load() {

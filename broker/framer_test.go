@@ -167,7 +167,7 @@ func TestConnDeadlines(t *testing.T) {
 
 	t.Run("mochi's deadlines cannot extend the wait for CONNECT", func(t *testing.T) {
 		server, _ := tcpPair(t)
-		c := newConn(server, &cfg, log, func(*conn) {})
+		c := newConn(server, nil, &cfg, log, func(*conn) {})
 		_ = c.SetDeadline(time.Now().Add(time.Hour))
 		_ = c.SetReadDeadline(time.Now().Add(time.Hour))
 		select {
@@ -182,7 +182,7 @@ func TestConnDeadlines(t *testing.T) {
 
 	t.Run("once CONNECT has arrived mochi's read deadline replaces it", func(t *testing.T) {
 		server, client := tcpPair(t)
-		c := newConn(server, &cfg, log, func(*conn) {})
+		c := newConn(server, nil, &cfg, log, func(*conn) {})
 		connect := encode(t, 4, connectPacket(4, "c", 30))
 		if _, err := client.Write(connect); err != nil {
 			t.Fatal(err)
@@ -200,24 +200,31 @@ func TestConnDeadlines(t *testing.T) {
 		}
 	})
 
-	t.Run("a write that cannot complete in time closes the connection", func(t *testing.T) {
+	t.Run("a client that takes nothing for the write timeout is cut off", func(t *testing.T) {
 		server, _ := tcpPair(t) // the client end never reads
 		closed := make(chan struct{})
 		wcfg := Config{WriteTimeout: 50 * time.Millisecond}.withDefaults()
-		c := newConn(server, &wcfg, log, func(*conn) { close(closed) })
+		q := newSendQueue(server, wcfg.SendBuffer, wcfg.WriteTimeout, log)
+		c := newConn(q, q, &wcfg, log, func(*conn) { close(closed) })
 		_ = c.SetWriteDeadline(time.Now().Add(time.Hour)) // ignored
-		chunk := make([]byte, 1<<20)
-		var err error
-		for i := 0; i < 256 && err == nil; i++ {
-			_, err = c.Write(chunk)
+		// More than the socket buffers: the rest waits in the queue, and
+		// the write returns at once.
+		if _, err := c.Write(make([]byte, 16<<20)); err != nil {
+			t.Fatalf("write: %v", err)
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("write: %v, want the write deadline", err)
-		}
+		// mochi learns of it from its read, which fails once the queue's
+		// writer has given up and closed the socket.
 		select {
-		case <-closed:
+		case err := <-readErr(c):
+			if err == nil {
+				t.Fatal("read succeeded on a connection that was cut off")
+			}
 		case <-time.After(wait):
-			t.Fatal("the connection was not closed")
+			t.Fatal("the connection was not cut off")
+		}
+		<-closed
+		if _, err := c.Write([]byte{0xd0, 0}); !errors.Is(err, errSlowConsumer) {
+			t.Fatalf("write after the cut-off: %v, want errSlowConsumer", err)
 		}
 	})
 }

@@ -35,6 +35,7 @@ type hook struct {
 	limits   Limits    // per-client limits
 	retained *retained // retained messages held per client id
 	notes    *notes    // repeated refusals are logged once in a while
+	unlogged *unlogged // clients refused while the log could not be written
 }
 
 var hookProvides = []byte{
@@ -116,17 +117,39 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if !h.retainAllowed(cl, pk) {
 		return pk, packets.ErrRejectPacket
 	}
+	qos := pk.FixedHeader.Qos
+	if qos > 0 {
+		if err := h.events.DurableErr(); err != nil {
+			return h.refuseUnlogged(cl, pk, err) // unlogged.go
+		}
+	}
+	resend := h.unlogged.any() && h.unlogged.due(cl, h.events.DurableErr())
+	if resend && qos > 0 {
+		h.log.Info("disconnecting client: the log is written again, and it resends the messages refused meanwhile", "client", cl.ID)
+		cl.Stop(errResend)
+		return pk, packets.ErrRejectPacket // this one comes again with them
+	}
 	ev, err := h.events.Publish(messageEvent(cl, pk))
 	if err != nil {
 		return h.refuse(cl, pk, fmt.Errorf("log message: %w", err))
 	}
-	if pk.FixedHeader.Qos == 0 {
+	if qos == 0 {
+		if resend {
+			h.log.Info("disconnecting client: the log is written again, and it resends the messages refused meanwhile", "client", cl.ID)
+			cl.Stop(errResend)
+		}
 		return pk, nil
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, h.durableTimeout)
 	err = h.events.WaitDurable(ctx, ev.Seq)
 	cancel()
 	if err != nil {
+		if logErr := h.events.DurableErr(); logErr != nil {
+			// The disk failed while this message waited: refused like the
+			// ones that come after it. (It is held for the log, and may be
+			// there twice once the client sends it again.)
+			return h.refuseUnlogged(cl, pk, logErr)
+		}
 		return h.refuse(cl, pk, fmt.Errorf("wait for the log to hold event %d: %w", ev.Seq, err))
 	}
 	return pk, nil

@@ -176,7 +176,17 @@ func (in *inbox) run() {
 		if !ok {
 			return
 		}
-		if err := in.events.WaitDurable(in.ctx, it.seq); err != nil {
+		err := in.events.WaitDurable(in.ctx, it.seq)
+		if err != nil && in.ctx.Err() == nil && in.events.DurableErr() != nil {
+			// The disk refuses the log for now. The broker keeps what is not
+			// acknowledged, and holds back more once its window of messages
+			// in flight is full: wait for the disk, however long it takes.
+			in.log.Warn("the log cannot be written: messages from the broker stay unacknowledged until it can", "error", err)
+			if err = in.events.AwaitDurable(in.ctx, it.seq); err == nil {
+				in.log.Info("the log is written again: acknowledging the messages that waited")
+			}
+		}
+		if err != nil {
 			if in.ctx.Err() == nil {
 				in.log.Error("the log failed; messages stay unacknowledged and the broker will send them again", "error", err)
 			}

@@ -12,11 +12,11 @@ import (
 // listener is the net.Listener handed to mochi (through listeners.NewNet),
 // or to the WebSocket listener's HTTP server. It admits each accepted socket
 // through the gate (the cap on open sockets, the connection rate per
-// address), wraps it (TLS, then the guarded conn), closes every socket it
-// handed out when it closes (including those that never sent CONNECT, which
-// mochi does not know about), and keeps accepting through transient errors
-// such as running out of file descriptors, where mochi's accept loop would
-// stop for good.
+// address), wraps it (its send queue, TLS, then the guarded conn), closes
+// every socket it handed out when it closes (including those that never
+// sent CONNECT, which mochi does not know about), and keeps accepting
+// through transient errors such as running out of file descriptors, where
+// mochi's accept loop would stop for good.
 type listener struct {
 	net.Listener
 	cfg  *Config
@@ -95,14 +95,15 @@ func (l *listener) admit(nc net.Conn) net.Conn {
 	if l.closed || !l.gate.admit(nc.RemoteAddr()) {
 		return nil
 	}
+	q := newSendQueue(nc, l.cfg.SendBuffer, l.cfg.WriteTimeout, l.log)
 	var c net.Conn
 	switch {
 	case l.raw:
-		c = &slot{Conn: nc, release: l.release}
+		c = &slot{Conn: q, release: l.release}
 	case l.tls != nil:
-		c = newConn(tls.Server(nc, l.tls), l.cfg, l.log, func(c *conn) { l.release(c) })
+		c = newConn(tls.Server(q, l.tls), q, l.cfg, l.log, func(c *conn) { l.release(c) })
 	default:
-		c = newConn(nc, l.cfg, l.log, func(c *conn) { l.release(c) })
+		c = newConn(q, q, l.cfg, l.log, func(c *conn) { l.release(c) })
 	}
 	l.conns[c] = struct{}{}
 	return c

@@ -29,7 +29,8 @@ import (
 // clients, a subscriber to every topic that never reads, a publisher
 // flooding, and a client reconnecting in a loop, while a motion sensor and
 // its light keep talking through the hub's path (hook → bus → a consumer →
-// Command → the light). The pair must get every message through, memory
+// Command → the light). The pair must get every message through, also
+// while a subscriber that stopped reading is sent each of them, memory
 // must stay bounded, and once the bad clients are gone the goroutines must
 // come back to where they were (nothing stuck behind a lock).
 //
@@ -46,7 +47,11 @@ func TestLoad(t *testing.T) {
 		minFlood      = 50e3 // messages from the flooder
 	)
 
-	h := startLoadHub(t, Config{MaxClients: clients + 50})
+	// The write timeout is a minute, longer than the test waits for any
+	// message: a subscriber that stops reading must cost only itself (its
+	// send queue fills, and past its bound it is cut off), never hold up a
+	// publisher until its write gives up.
+	h := startLoadHub(t, Config{MaxClients: clients + 50, WriteTimeout: time.Minute})
 	const sensorTopic, lightTopic = "home/load_sensor", "home/load_light/set"
 	relayCommands(t, h, sensorTopic, lightTopic)
 	sensor := pahoClient(t, h.addr, "load_sensor", nil)
@@ -68,6 +73,25 @@ func TestLoad(t *testing.T) {
 	t.Logf("%d idle clients connected in %v; live heap %.1f MB → %.1f MB (%.1f KB a client)",
 		clients, connectTime.Round(time.Millisecond), mb(baseHeap), mb(idleHeap), float64(idleHeap-baseHeap)/float64(clients)/1024)
 
+	// The pair alone, beside the idle clients.
+	quiet := roundTrips(t, sensor, sensorTopic, got, minTrips, "quiet")
+	t.Logf("quiet: %d sensor → light round trips; latency %s", len(quiet), percentiles(quiet))
+
+	// The pair beside a subscriber to every topic that has stopped reading:
+	// its socket is full and bytes wait in its send queue, and every message
+	// of the pair is sent to it too. Each message used to wait for that
+	// client's write (for the write timeout, a minute here) before it could
+	// go on; the round trips fail if they wait longer than the test does.
+	stuck, stuckQueue := stuckSubscriber(t, h, sensor)
+	beside := roundTrips(t, sensor, sensorTopic, got, minTrips, "beside")
+	if cl, ok := h.server.Clients.Get("stuck"); !ok || cl.Closed() {
+		t.Fatal("the stuck subscriber was cut off: the round trips did not run beside it")
+	}
+	queued, _, _ := stuckQueue.state()
+	t.Logf("beside a subscriber that stopped reading (%d bytes waiting for it): %d round trips; latency %s",
+		queued, len(beside), percentiles(beside))
+	_ = stuck.conn.Close()
+
 	bad := startBadClients(t, h, minStalls)
 	peak := sampleHeap(t, idleHeap)
 
@@ -86,10 +110,12 @@ func TestLoad(t *testing.T) {
 	peakHeap := peak()
 	bad.stop()
 	bad.check(t)
-	slices.Sort(lat)
-	t.Logf("under load for %v: %d sensor → light round trips, none lost; latency p50 %v, p99 %v, max %v",
-		loadTime.Round(time.Millisecond), len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	t.Logf("under load for %v: %d sensor → light round trips, none lost; latency %s",
+		loadTime.Round(time.Millisecond), len(lat), percentiles(lat))
 	t.Logf("bad clients: %s (%.0f flood messages/s)", bad, float64(bad.flooded.Load())/loadTime.Seconds())
+	if n := countLines(h.logs.String(), "slow consumer", "client=stalled"); n < minStalls {
+		t.Errorf("%d lines say the stalled subscriber was cut off as a slow consumer, want at least %d", n, minStalls)
+	}
 
 	// Memory: what the load added is bounded (the stalled subscribers'
 	// queues, the messages in flight), far below what the flood sent.
@@ -115,6 +141,60 @@ func TestLoad(t *testing.T) {
 		t.Errorf("live heap %.1f MB after every client left, %.1f MB at the start (allowed 16 MB more)", mb(end), mb(baseHeap))
 	}
 	roundTrip(t, sensor, sensorTopic, got, "after") // and the pair still works
+}
+
+// roundTrips runs n round trips and returns their latencies, sorted.
+func roundTrips(t *testing.T, sensor paho.Client, topic string, got <-chan string, n int, name string) []time.Duration {
+	t.Helper()
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		lat[i] = roundTrip(t, sensor, topic, got, fmt.Sprintf("%s-%d", name, i))
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// percentiles describes sorted latencies.
+func percentiles(lat []time.Duration) string {
+	slices.Sort(lat)
+	return fmt.Sprintf("p50 %v, p99 %v, max %v", lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
+
+// stuckSubscriber connects a subscriber to every topic at QoS 1 that stops
+// reading, and has filler publish to it until its socket is full and bytes
+// wait in its send queue (well below the queue's bound). It returns the
+// subscriber and its send queue.
+func stuckSubscriber(t *testing.T, h *hub, filler paho.Client) (*raw, *sendQueue) {
+	t.Helper()
+	stuck := dialSmallBuffer(t, h.addr)
+	stuck.connect(4, "stuck", 60)
+	stuck.send(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Subscribe},
+		PacketID:    1,
+		Filters:     packets.Subscriptions{{Filter: "#", Qos: 1}},
+	})
+	if ack, err := stuck.read(); err != nil || ack.FixedHeader.Type != packets.Suback {
+		t.Fatalf("stuck subscriber: subscribe: %+v, %v", ack.FixedHeader, err)
+	}
+	cl, ok := h.server.Clients.Get("stuck")
+	if !ok {
+		t.Fatal("stuck subscriber: not connected")
+	}
+	q := sendQueueOf(cl.Net.Conn)
+	// QoS 1, one at a time: each is in the subscriber's queue (or its
+	// socket) before the next, so the filling stops just past the socket.
+	payload := bytes.Repeat([]byte("f"), 16<<10)
+	for i := 0; ; i++ {
+		if queued, _, failed := q.state(); failed {
+			t.Fatal("stuck subscriber: cut off while its socket was being filled")
+		} else if queued > 0 {
+			return stuck, q
+		}
+		if i == 512 { // 8 MB, half its inflight quota
+			t.Fatal("stuck subscriber: its socket took 8 MB without filling up")
+		}
+		publish(t, filler, "fill/stuck", 1, payload)
+	}
 }
 
 // badClients are the clients that misbehave during TestLoad.
@@ -377,8 +457,7 @@ func dialConnect(addr string, connect []byte) (net.Conn, error) {
 
 // stallLoop connects, rounds times, a subscriber to every topic at QoS 1
 // with a tiny receive buffer that never reads what it is sent, and waits
-// each time until the broker cuts it off. Each round holds up the
-// publishers it matches for up to the write timeout.
+// each time until the broker cuts it off (the flood fills its send queue).
 func stallLoop(ctx context.Context, h *hub, stalls *atomic.Int64, rounds int64) error {
 	var connect, subscribe bytes.Buffer
 	pk := connectPacket(4, "stalled", 60)

@@ -112,7 +112,7 @@ func (l *wsListener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the request with the error
 	}
 	stream := &wsStream{Conn: ws.NetConn(), ws: ws}
-	c := newConn(stream, l.cfg, l.log, func(*conn) {})
+	c := newConn(stream, sendQueueOf(ws.NetConn()), l.cfg, l.log, func(*conn) {})
 	defer c.Close()
 	if err := l.est(l.id, c); err != nil {
 		l.log.Debug("connection ended", "error", err, "remote", c.RemoteAddr().String())

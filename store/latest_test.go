@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"hearth"
@@ -41,5 +42,51 @@ func TestLatestMessagesGivesTheNewestMessagePerTopicUnderAPrefix(t *testing.T) {
 		if seen[i] != want[i] {
 			t.Fatalf("got %q, want %q", seen, want)
 		}
+	}
+}
+
+func TestLatestMessagesReadsOnlyTheTopicsUnderThePrefix(t *testing.T) {
+	st := openStore(t)
+	commitDirect(t, st, messages(10))
+	query, args := latestQuery("homeassistant/", 10)
+	rows, err := st.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Join(plan, "; ")
+	if !strings.Contains(p, "SEARCH i USING PRIMARY KEY (topic>? AND topic<?)") {
+		t.Fatalf("plan: %s", p)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name, prefix, want string
+		ok                 bool
+	}{
+		{"the last byte goes up by one", "homeassistant/", "homeassistant0", true},
+		{"trailing 0xff bytes are dropped before", "a\xff\xff", "b", true},
+		{"an empty prefix has no end", "", "", false},
+		{"a prefix of 0xff bytes has no end", "\xff", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := prefixEnd(tc.prefix)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("prefixEnd(%q) = %q, %v; want %q, %v", tc.prefix, got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }

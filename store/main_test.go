@@ -182,6 +182,10 @@ func commitDirect(t testing.TB, st *Store, events []hearth.Event) []hearth.Event
 	if err := st.commit(ctx, newBatchWriter(), events); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
+	// As Run does when it stops: the devices table reflects the log.
+	if err := st.snapshotDevices(ctx); err != nil {
+		t.Fatalf("snapshot devices: %v", err)
+	}
 	return events
 }
 

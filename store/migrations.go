@@ -106,6 +106,64 @@ var migrations = []migration{
 			revoked INTEGER NOT NULL DEFAULT 0
 		) WITHOUT ROWID`,
 	}},
+	{5, "downsampled history", []string{
+		// Numeric attributes of state events folded per device, attribute
+		// and hour before retention deletes the events (downsample.go).
+		// bucket is the hour's start in Unix seconds; sum and count make
+		// the mean; last is the newest value, carried into a chart that
+		// starts after it. REAL columns keep whole numbers as integers on
+		// disk, so a row is about 50 bytes.
+		`CREATE TABLE history (
+			device TEXT    NOT NULL,
+			attr   TEXT    NOT NULL,
+			bucket INTEGER NOT NULL,
+			min    REAL    NOT NULL,
+			max    REAL    NOT NULL,
+			sum    REAL    NOT NULL,
+			count  INTEGER NOT NULL,
+			last   REAL    NOT NULL,
+			PRIMARY KEY (device, attr, bucket)
+		) WITHOUT ROWID`,
+		// Every state event up to this sequence number is in history:
+		// History reads raw events only after it, so an event folded but
+		// not yet deleted (a crash in between) never counts twice.
+		`INSERT INTO meta (key, value) VALUES ('history_seq', 0)`,
+	}},
+	{6, "events indexed in bulk", []string{
+		// The log's indexes by device, topic and kind as tables of their
+		// own, filled in bulk from the tail of the log held in memory
+		// (bulkindex.go, tail.go) rather than at every commit. Events with
+		// no device or topic are not indexed by it: nothing asks for "".
+		`CREATE TABLE events_by_device (
+			device TEXT    NOT NULL,
+			seq    INTEGER NOT NULL,
+			PRIMARY KEY (device, seq)
+		) WITHOUT ROWID`,
+		`CREATE TABLE events_by_topic (
+			topic TEXT    NOT NULL,
+			seq   INTEGER NOT NULL,
+			PRIMARY KEY (topic, seq)
+		) WITHOUT ROWID`,
+		`CREATE TABLE events_by_kind (
+			kind TEXT    NOT NULL,
+			seq  INTEGER NOT NULL,
+			PRIMARY KEY (kind, seq)
+		) WITHOUT ROWID`,
+		`INSERT INTO events_by_device (device, seq) SELECT device, seq FROM events WHERE device <> '' ORDER BY device, seq`,
+		`INSERT INTO events_by_topic (topic, seq) SELECT topic, seq FROM events WHERE topic <> '' ORDER BY topic, seq`,
+		`INSERT INTO events_by_kind (kind, seq) SELECT kind, seq FROM events ORDER BY kind, seq`,
+		// Every event up to indexed_seq is in the three tables.
+		`INSERT INTO meta (key, value) SELECT 'indexed_seq', coalesce(max(seq), 0) FROM events`,
+		// The events table keeps only its primary key: its new rows go to
+		// the end of its b-tree, and nothing else is written at a commit.
+		`DROP INDEX events_device`,
+		`DROP INDEX events_topic`,
+		`DROP INDEX events_kind`,
+		// Their pages go back to the file system where the database allows
+		// it (auto_vacuum, on every database created since retention came);
+		// elsewhere new events reuse them.
+		`PRAGMA incremental_vacuum`,
+	}},
 }
 
 // migrate applies the steps the database lacks, each in its own transaction

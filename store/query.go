@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"hearth"
 )
@@ -44,7 +43,7 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 // ErrNotFound.
 func (s *Store) Event(ctx context.Context, seq uint64) (hearth.Event, error) {
 	row := s.r.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE seq = ?`, int64(seq))
-	e, err := scanEvent(row)
+	e, err := s.scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return hearth.Event{}, fmt.Errorf("event %d: %w", seq, ErrNotFound)
 	}
@@ -57,47 +56,24 @@ func (s *Store) Event(ctx context.Context, seq uint64) (hearth.Event, error) {
 // Events returns the events matching q, newest first. An unknown Kind
 // matches nothing.
 func (s *Store) Events(ctx context.Context, q Query) ([]hearth.Event, error) {
-	query, args := eventsQuery(q)
-	out, err := s.queryEvents(ctx, query, args, []hearth.Event{})
+	var (
+		out []hearth.Event
+		err error
+	)
+	if q.Device == "" && q.Topic == "" && q.Kind == "" {
+		// The newest events are the end of the table: its primary key.
+		query, args := `SELECT `+eventColumns+` FROM events ORDER BY seq DESC LIMIT ?`, []any{limit(q.Limit)}
+		if q.Before > 0 {
+			query, args = `SELECT `+eventColumns+` FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?`, []any{int64(q.Before), limit(q.Limit)}
+		}
+		out, err = s.queryEvents(ctx, query, args, []hearth.Event{})
+	} else {
+		out, err = s.filteredEvents(ctx, q) // lookup.go
+	}
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	return out, nil
-}
-
-// eventsQuery builds the SQL of Events. Every combination is served by an
-// index in seq order, never by a scan or a sort (see TestEventsQueryPlans).
-func eventsQuery(q Query) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	// With a device or topic given, "+kind" keeps the planner off the kind
-	// index: a handful of kinds against hundreds of devices, so scanning a
-	// kind's rows for one device's newest would read most of the log.
-	kindCol := "kind"
-	if q.Device != "" || q.Topic != "" {
-		kindCol = "+kind"
-	}
-	for _, f := range []struct{ col, val string }{
-		{"device", q.Device}, {"topic", q.Topic}, {kindCol, string(q.Kind)},
-	} {
-		if f.val != "" {
-			where = append(where, f.col+" = ?")
-			args = append(args, f.val)
-		}
-	}
-	if q.Before > 0 {
-		where = append(where, "seq < ?")
-		args = append(args, int64(q.Before))
-	}
-	query := `SELECT ` + eventColumns + ` FROM events`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, limit(q.Limit))
-	return query, args
 }
 
 // limit applies the default and the cap to a requested page size.
@@ -138,25 +114,15 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(hearth.Event) e
 	}
 }
 
-// queryEvents runs an event query and appends its rows to out.
+// queryEvents runs an event query on the read pool and appends its rows to
+// out.
 func (s *Store) queryEvents(ctx context.Context, query string, args []any, out []hearth.Event) ([]hearth.Event, error) {
-	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.queryEventsOn(ctx, s.r, query, args, out)
 }
 
-// scanEvent reads one row of eventColumns.
-func scanEvent(row interface{ Scan(...any) error }) (hearth.Event, error) {
+// scanEvent reads one row of eventColumns, inflating a compressed trace
+// (compress.go).
+func (s *Store) scanEvent(row interface{ Scan(...any) error }) (hearth.Event, error) {
 	var (
 		e                   hearth.Event
 		seq, nano, causeSeq int64
@@ -171,6 +137,9 @@ func scanEvent(row interface{ Scan(...any) error }) (hearth.Event, error) {
 	}
 	e.Seq, e.Time, e.Kind = uint64(seq), fromUnixNano(nano), hearth.Kind(kind)
 	e.QoS, e.Retain, e.Cause.Seq = byte(qos), retain != 0, uint64(causeSeq)
+	if payload, err = s.inflate.payload(e.Kind, payload); err != nil {
+		return hearth.Event{}, fmt.Errorf("event %d: %w", seq, err)
+	}
 	if len(payload) > 0 {
 		e.Payload = payload
 	}

@@ -11,11 +11,13 @@ import (
 // batchSize is the most events one group commit takes off the bus.
 const batchSize = 1024
 
-// Durability is told how far the log is safely on disk, or that it cannot be
-// written any more. *hearth.Bus satisfies it.
+// Durability is told how far the log is safely on disk, or that the disk
+// refuses it for now (FailDurable(nil) once it takes it again), and takes the
+// log's note of events it had to let go meanwhile. *hearth.Bus satisfies it.
 type Durability interface {
 	MarkDurable(seq uint64)
 	FailDurable(err error)
+	Publish(e hearth.Event) (hearth.Event, error)
 }
 
 var _ Durability = (*hearth.Bus)(nil)
@@ -43,11 +45,18 @@ const setStateSeqSQL = `INSERT INTO meta (key, value) VALUES ('state_seq', ?)
 // going while a commit waits for the disk, so the next batch grows with the
 // load and one fsync serves many events.
 //
+// When the disk refuses a commit (full, read-only, failing) Run does not
+// stop: it tells d, holds events in memory and tries again until the disk
+// takes them (see weather, in trouble.go).
+//
 // Run returns nil once the bus is closed and everything it delivered is
 // committed, ctx.Err() when ctx ends (a batch already taken off the bus is
-// still committed, never half-written), or the write error, which it also
-// hands to d.FailDurable. Call Run once per Store; sub must be MustNotMiss.
+// still committed, never half-written), or a write error that is not the
+// disk's, which it also hands to d.FailDurable. Call Run once per Store; sub
+// must be MustNotMiss.
 func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability) error {
+	defer s.disk.notes.Wait()
+	defer s.finishRun(ctx)
 	buf := make([]hearth.Event, batchSize)
 	w := newBatchWriter()
 	for {
@@ -80,6 +89,12 @@ func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability)
 		// so that cancelling never drops events the bus handed over.
 		if err := s.commit(context.WithoutCancel(ctx), w, batch); err != nil {
 			err = fmt.Errorf("append events %d..%d: %w", batch[0].Seq, batch[len(batch)-1].Seq, err)
+			if _, disk := diskTrouble(err); disk {
+				if closed, err := s.weather(ctx, sub, d, w, buf, batch, closed, err); closed || err != nil {
+					return err
+				}
+				continue
+			}
 			s.log.Error("log write failed", "err", err)
 			d.FailDurable(err)
 			return err
@@ -90,6 +105,7 @@ func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability)
 		if closed {
 			return nil
 		}
+		s.maintain(ctx)
 		if err != nil {
 			return err
 		}
@@ -139,10 +155,26 @@ func waitedFor(evs []hearth.Event) bool {
 	return false
 }
 
-// commit writes batch and the device rows and state_seq it implies in one
-// transaction.
+// commit writes batch in one transaction, with synchronous=FULL when
+// somebody waits for one of its events and NORMAL otherwise (syncmode.go).
+// Once it is committed, the batch joins the tail (tail.go) and the device
+// changes it implies wait for the next devices snapshot (snapshot.go): the
+// transaction writes the events table alone, whose new rows go to the end
+// of its b-tree, so a commit writes the pages its rows fill and little else.
 func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	if len(batch) == 0 {
+		return nil
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	if err := s.sync.commitSet(ctx, conn, waitedFor(batch)); err != nil {
+		return err
+	}
+	defer s.sync.restore(conn)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -152,43 +184,37 @@ func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event
 	w.reset()
 	for i := range batch {
 		e := &batch[i]
+		payload, err := s.deflate.payload(e)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", e.Seq, err)
+		}
 		if _, err := ins.ExecContext(ctx,
 			int64(e.Seq), unixNano(e.Time), string(e.Kind), e.Topic, e.Device, e.Client,
-			blob(e.Payload), blob(e.Prev), int64(e.QoS), boolInt(e.Retain),
+			blob(payload), blob(e.Prev), int64(e.QoS), boolInt(e.Retain),
 			int64(e.Cause.Seq), e.Cause.Run, e.Cause.Source,
 		); err != nil {
 			return fmt.Errorf("insert event %d: %w", e.Seq, err)
 		}
 		w.fold(e)
 	}
-
-	up := tx.StmtContext(ctx, s.upsertDevice)
-	for _, p := range w.patches {
-		var avail any
-		if p.avail != hearth.AvailabilityUnknown {
-			avail = string(p.avail)
-		}
-		if _, err := up.ExecContext(ctx, p.id, blob(p.state), avail, unixNano(p.event.Time), int64(changeSeq(p.event))); err != nil {
-			return fmt.Errorf("upsert device %q: %w", p.id, err)
-		}
-	}
-	if _, err := tx.StmtContext(ctx, s.setStateSeq).ExecContext(ctx, int64(batch[len(batch)-1].Seq)); err != nil {
-		return fmt.Errorf("set state_seq: %w", err)
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.batches.Add(1)
+	s.tail.add(batch)
+	s.snap.note(w.patches, len(batch), batch[len(batch)-1].Seq)
 	return nil
 }
 
-// devicePatch is what one batch changes on one device: only the last state
-// and the last availability count.
+// devicePatch is what one batch (or the batches since the last devices
+// snapshot) changes on one device: only the last state and the last
+// availability count.
 type devicePatch struct {
-	id    string
-	state []byte              // nil: unchanged
-	avail hearth.Availability // unknown: unchanged
-	event *hearth.Event       // the last event that changed the device
+	id      string
+	state   []byte              // nil: unchanged
+	avail   hearth.Availability // unknown: unchanged
+	updated int64               // Unix nanoseconds of the last event that changed the device
+	seq     uint64              // and its changeSeq
 }
 
 // batchWriter coalesces a batch's state and availability events per device.
@@ -226,7 +252,7 @@ func (w *batchWriter) fold(e *hearth.Event) {
 	if avail != hearth.AvailabilityUnknown {
 		p.avail = avail
 	}
-	p.event = e
+	p.updated, p.seq = unixNano(e.Time), changeSeq(e)
 }
 
 func blob(b []byte) any {

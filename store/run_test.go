@@ -263,3 +263,6 @@ type failRecorder struct {
 
 func (f *failRecorder) MarkDurable(seq uint64) { f.marked = seq }
 func (f *failRecorder) FailDurable(err error)  { f.err = err }
+func (f *failRecorder) Publish(e hearth.Event) (hearth.Event, error) {
+	return e, errors.New("failRecorder publishes nothing")
+}

@@ -56,6 +56,26 @@ type Store struct {
 	// quietDelay is how long Run holds a batch nobody waits for before it
 	// commits it (see gather); set before Run.
 	quietDelay time.Duration
+
+	// The write path's state, besides the database: the log's tail, indexed
+	// in memory (tail.go); the indexer that moves it into the index tables
+	// (bulkindex.go); the device changes the devices table does not have
+	// yet (snapshot.go); the writer's synchronous setting (syncmode.go).
+	// Only the tail is shared with readers; the rest belong to Run.
+	tail    tail
+	indexer indexer
+	snap    deviceSnapshot
+	sync    syncMode
+	// Traces are stored compressed (compress.go): Run deflates them, reads
+	// inflate them.
+	deflate compressor
+	inflate inflaters
+
+	// disk is what Run does, and where it is, while the disk refuses the
+	// log (trouble.go).
+	disk diskState
+
+	ret retention // Prune's state and totals (retention.go)
 }
 
 // DefaultQuietDelay is how long a batch of events nobody waits for (QoS 0
@@ -83,8 +103,14 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 
-	s := &Store{log: log, path: path, quietDelay: DefaultQuietDelay}
+	s := &Store{log: log, path: path, quietDelay: DefaultQuietDelay,
+		indexer: indexer{every: defaultIndexEvery, age: defaultIndexAge, chunk: defaultIndexChunk},
+		snap:    deviceSnapshot{every: defaultSnapshotEvery, interval: defaultSnapshotInterval},
+	}
 	if err := s.open(); err != nil {
+		if cause, disk := diskTrouble(err); disk { // trouble.go: say it in words
+			err = fmt.Errorf("%s: %w", cause, err)
+		}
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", path, err), s.Close())
 	}
 	return s, nil
@@ -127,7 +153,13 @@ func (s *Store) open() error {
 			return fmt.Errorf("prepare: %w", err)
 		}
 	}
-	return nil
+	// The events above the index tables' high-water mark: few after a clean
+	// stop, at most the indexer's threshold after a crash. And the device
+	// changes a crash kept out of the devices table, for its next snapshot.
+	if err := s.tail.load(ctx, s.w); err != nil {
+		return err
+	}
+	return s.snap.load(ctx, s.w)
 }
 
 // createFile makes the database file 0600 and its missing folders 0700, and
@@ -188,6 +220,11 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// A new database gives the pages retention frees back to the file
+		// system bit by bit (PRAGMA incremental_vacuum). On an existing one
+		// this only takes effect with a VACUUM, which the hub never runs
+		// by itself: its free pages are reused instead (retention.go).
+		q.Add("_pragma", "auto_vacuum(2)")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}

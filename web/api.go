@@ -34,6 +34,8 @@ func (s *Server) apiRoutes() []route {
 		{"PUT /api/devices/{id}", s.withDevice(s.putDevice)},
 		{"POST /api/devices/{id}/set", s.withDevice(s.setDevice)},
 		{"GET /api/devices/{id}/history", s.withDevice(s.history)},
+		{"POST /api/alarm", s.alarmCommand},
+		{"GET /api/notifications", s.listNotifications},
 		{"GET /api/events", s.listEvents},
 		{"GET /api/events/stream", s.stream},
 		{"GET /api/events/{seq}/causes", s.causes},
@@ -88,21 +90,34 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// healthz says whether the hub is well: "ok", or "degraded" with 503 while
+// the log cannot be written (the house keeps working, but nothing new is
+// kept and QoS 1 messages are refused), so that a monitor raises the alarm.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	body := map[string]any{
-		"status": "ok",
-		"uptime": time.Since(s.start).Round(time.Second).String(),
+	status, code := "ok", http.StatusOK
+	var logErr error
+	if p := s.opts.Progress; p != nil {
+		if logErr = p.DurableErr(); logErr != nil {
+			status, code = "degraded", http.StatusServiceUnavailable
+		}
 	}
 	if s.opts.Accounts != nil && currentUser(r) == "" && !s.isLocal(r) {
-		// Without a login, say only that the hub is up.
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		// Without a login, say only whether the hub is well.
+		writeJSON(w, code, map[string]any{"status": status})
 		return
+	}
+	body := map[string]any{
+		"status": status,
+		"uptime": time.Since(s.start).Round(time.Second).String(),
 	}
 	if p := s.opts.Progress; p != nil {
 		body["next_seq"] = p.NextSeq()
 		body["durable_seq"] = p.Durable()
 	}
-	writeJSON(w, http.StatusOK, body)
+	if logErr != nil {
+		body["log_error"] = logErr.Error()
+	}
+	writeJSON(w, code, body)
 }
 
 // unavailable answers 503 for a part of the hub that is not wired.

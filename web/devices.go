@@ -15,11 +15,18 @@ import (
 const maxMetaLen = 64
 
 // deviceJSON is a device as the API shows it: its state as the read model
-// holds it, with the name and room people gave it.
+// holds it, with the name and room people gave it, and what the hub knows
+// it is and can be set to.
 type deviceJSON struct {
 	hearth.DeviceState
 	Name string `json:"name"`
 	Room string `json:"room"`
+	// Kind says what the device is, when known: "light",
+	// "alarm_control_panel", "select" (the house mode).
+	Kind string `json:"kind,omitempty"`
+	// Choices are, by attribute, the values a command may set it to: the
+	// house's modes, {"mode": ["home", "away", ...]}.
+	Choices map[string][]string `json:"choices,omitempty"`
 }
 
 // withDevice checks the {id} of the path, so that every handler of a device
@@ -52,13 +59,26 @@ func (s *Server) meta(r *http.Request) map[string]hearth.DeviceMeta {
 // withMeta joins a device's state with its name and room: those set on the
 // page, else those of the devices file or discovery.
 func (s *Server) withMeta(d hearth.DeviceState, meta map[string]hearth.DeviceMeta) deviceJSON {
+	var info hearth.DeviceInfo
+	if s.opts.Info != nil {
+		info, _ = s.opts.Info.Info(d.ID)
+	}
 	m := meta[d.ID]
-	if m == (hearth.DeviceMeta{}) && s.opts.Info != nil {
-		if info, ok := s.opts.Info.Info(d.ID); ok {
-			m = hearth.DeviceMeta{Name: info.Name, Room: info.Room}
+	if m == (hearth.DeviceMeta{}) {
+		m = hearth.DeviceMeta{Name: info.Name, Room: info.Room}
+	}
+	out := deviceJSON{DeviceState: d, Name: m.Name, Room: m.Room, Kind: info.Kind}
+	for _, c := range info.Capabilities {
+		// Only an attribute the state holds: the alarm's actions are not
+		// a state to pick, the alarm has its own endpoint.
+		if _, held := d.State[c.Attr]; c.Set && c.Type == "enum" && len(c.Values) > 0 && held {
+			if out.Choices == nil {
+				out.Choices = map[string][]string{}
+			}
+			out.Choices[c.Attr] = c.Values
 		}
 	}
-	return deviceJSON{DeviceState: d, Name: m.Name, Room: m.Room}
+	return out
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +154,8 @@ func checkLabel(s string) error {
 
 // setDevice sends a command to a device: the body, a JSON object such as
 // {"state":"ON","brightness":200}, is published to <base>/<id>/set through
-// the Commander, which logs it with the cause "web" first. It answers 202
+// the Commander, which logs it first with the cause "web" (or "web user
+// ann" when someone is logged in). It answers 202
 // with the command's event: the device's new state arrives later, as a
 // state event on the stream.
 func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
@@ -165,7 +186,7 @@ func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
 		Device:  id,
 		Topic:   s.opts.BaseTopic + "/" + id + "/set",
 		Payload: payload,
-		Cause:   hearth.Cause{Source: "web"},
+		Cause:   cause(r),
 	})
 	if err != nil {
 		s.log.Error("command", "device", id, "err", err)

@@ -64,7 +64,7 @@ func parseEventQuery(r *http.Request) (hearth.EventQuery, error) {
 		q.Before = n
 	}
 	if q.Kind != "" && !q.Kind.Valid() {
-		return q, fmt.Errorf("kind %q: want one of message, state, availability, command, run", q.Kind)
+		return q, fmt.Errorf("kind %q: want one of message, state, availability, command, run, notification, gap", q.Kind)
 	}
 	return q, nil
 }

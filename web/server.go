@@ -24,6 +24,9 @@ type Progress interface {
 	NextSeq() uint64
 	// Durable is the sequence number up to which the log is on disk.
 	Durable() uint64
+	// DurableErr says why the log cannot be written now (a full or
+	// read-only disk); nil while it can.
+	DurableErr() error
 }
 
 // EventLog reads the append-only log: pages of events and single events.
@@ -101,6 +104,9 @@ type Options struct {
 	WhatIf WhatIfRunner
 	// Progress reports the stream and log positions for /healthz.
 	Progress Progress
+	// PageChannels name the notification channels whose notifications
+	// the page lists and the browser shows; ["page"] when empty.
+	PageChannels []string
 	// Metrics serves /metrics in the Prometheus text format; nil for none.
 	Metrics http.Handler
 	// Accounts keeps the page's users, sessions and API tokens. With it,

@@ -175,7 +175,7 @@ func parseStreamFilter(r *http.Request) (streamFilter, error) {
 	if x := v.Get("kind"); x != "" {
 		for k := range strings.SplitSeq(x, ",") {
 			if !hearth.Kind(k).Valid() {
-				return f, fmt.Errorf("kind %q: want a comma-separated list of message, state, availability, command, run", k)
+				return f, fmt.Errorf("kind %q: want a comma-separated list of message, state, availability, command, run, notification, gap", k)
 			}
 			f.kinds = append(f.kinds, hearth.Kind(k))
 		}

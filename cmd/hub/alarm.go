@@ -66,7 +66,7 @@ func (o *ownDevices) Close() {
 	}
 }
 
-// demoCode is the demo alarm's code, said on the page's demo banner.
+// demoCode is the demo alarm's code, said in the hub's start-up banner.
 const demoCode = "1234"
 
 // demoAlarm is the demo house's alarm: motion or the front door trip it when

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/token"
 
+	"hearth/automations"
 	"hearth/broker"
 	"hearth/devices"
 )
@@ -58,11 +59,23 @@ type Config struct {
 	Presence devices.Presence     `yaml:"presence,omitempty"`
 	// Notify configures the notification channels (notify.go).
 	Notify NotifyConfig `yaml:"notify,omitempty"`
+	// DiskTrouble bounds what the hub holds in memory while the disk
+	// refuses the log (disk.go).
+	DiskTrouble DiskTroubleConfig `yaml:"disk_trouble,omitempty"`
+	// Retention bounds how much of the log is kept (retention.go).
+	Retention RetentionConfig `yaml:"retention"`
 	// Roles are the parts of the hub this process runs: broker, recorder,
 	// automations, web; all of them when empty.
 	Roles []string `yaml:"roles,omitempty"`
+	// Pprof is where Go's runtime profiles are served (net/http/pprof);
+	// off when empty. For measuring the hub, never for the open network.
+	Pprof string `yaml:"pprof,omitempty"`
 	// File is the config file read, if any.
 	File string `yaml:"-"`
+
+	// clock times the automations' delays and the alarm's; the machine's
+	// when nil. Tests of timed stories (the demo's alarm) set a fake one.
+	clock automations.Clock
 }
 
 // The parts of the hub that --role picks.
@@ -96,7 +109,8 @@ type Location struct {
 }
 
 func defaultConfig() Config {
-	return Config{MQTTAddr: ":1883", HTTPAddr: ":8080", DataDir: "./data", BaseTopic: "home", LogLevel: slog.LevelInfo}
+	return Config{MQTTAddr: ":1883", HTTPAddr: ":8080", DataDir: "./data", BaseTopic: "home", LogLevel: slog.LevelInfo,
+		Retention: defaultRetention()}
 }
 
 // parseFlags reads the command line and, when --config names one, the
@@ -125,7 +139,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&remote.PasswordFile, "broker-password-file", "", "`file` holding the password at the external broker")
 	fs.StringVar(&remote.ClientID, "broker-client-id", "", "MQTT client `id` at the external broker (hearth-<host> when empty)")
 	fs.StringVar(&remote.SharedGroup, "broker-share", "", "subscribe through a shared subscription `group` ($share/GROUP/...)")
+	fs.TextVar(&c.Retention.Events, "retention-events", c.Retention.Events, "keep every event this `long` (30d, 2w, 36h; 0: until the size needs room)")
+	fs.TextVar(&c.Retention.History, "retention-history", c.Retention.History, "keep the hourly history of numbers this `long` (1y, 90d; 0: forever)")
+	fs.TextVar(&c.Retention.MaxSize, "retention-max-size", c.Retention.MaxSize, "keep the log under this `size` on disk (2GB, 500MB; 0: no bound)")
 	roles := fs.String("role", "", "comma-separated `roles` this process runs: broker, recorder, automations, web (all when empty)")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on `address` (127.0.0.1:6060); off when empty")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hub [flags]\n       hub config [flags]    print the effective configuration\n\nHearth smart-home hub.\n\nFlags:\n")
@@ -169,17 +187,21 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 func mergeFlags(file, flags Config, set map[string]bool) Config {
 	out := file
 	pick := map[string]func(){
-		"mqtt":            func() { out.MQTTAddr = flags.MQTTAddr },
-		"http":            func() { out.HTTPAddr = flags.HTTPAddr },
-		"data":            func() { out.DataDir = flags.DataDir },
-		"automations":     func() { out.Automations = flags.Automations },
-		"devices":         func() { out.DevicesFile = flags.DevicesFile },
-		"users":           func() { out.UsersFile = flags.UsersFile },
-		"allow-anonymous": func() { out.AllowAnonymous = flags.AllowAnonymous },
-		"demo":            func() { out.Demo = flags.Demo },
-		"base-topic":      func() { out.BaseTopic = flags.BaseTopic },
-		"log-level":       func() { out.LogLevel = flags.LogLevel },
-		"role":            func() { out.Roles = flags.Roles },
+		"mqtt":               func() { out.MQTTAddr = flags.MQTTAddr },
+		"http":               func() { out.HTTPAddr = flags.HTTPAddr },
+		"data":               func() { out.DataDir = flags.DataDir },
+		"automations":        func() { out.Automations = flags.Automations },
+		"devices":            func() { out.DevicesFile = flags.DevicesFile },
+		"users":              func() { out.UsersFile = flags.UsersFile },
+		"allow-anonymous":    func() { out.AllowAnonymous = flags.AllowAnonymous },
+		"demo":               func() { out.Demo = flags.Demo },
+		"base-topic":         func() { out.BaseTopic = flags.BaseTopic },
+		"log-level":          func() { out.LogLevel = flags.LogLevel },
+		"role":               func() { out.Roles = flags.Roles },
+		"retention-events":   func() { out.Retention.Events = flags.Retention.Events },
+		"retention-history":  func() { out.Retention.History = flags.Retention.History },
+		"retention-max-size": func() { out.Retention.MaxSize = flags.Retention.MaxSize },
+		"pprof":              func() { out.Pprof = flags.Pprof },
 		// --broker and its companions replace the file's broker section.
 		"broker": func() { out.Broker = flags.Broker },
 	}
@@ -224,8 +246,17 @@ func (c Config) validate() error {
 			return fmt.Errorf("%s %q: want host:port or :port", name, addr)
 		}
 	}
+	if _, _, err := net.SplitHostPort(c.Pprof); c.Pprof != "" && err != nil {
+		return fmt.Errorf("pprof %q: want host:port (127.0.0.1:6060)", c.Pprof)
+	}
 	if c.DataDir == "" {
 		return errors.New("data: want a folder")
+	}
+	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := c.DiskTrouble.validate(); err != nil {
+		return err
 	}
 	if c.BaseTopic == "" || strings.ContainsAny(c.BaseTopic, "+#") || strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
 		return fmt.Errorf("base topic %q: want a topic without wildcards or leading/trailing slash", c.BaseTopic)

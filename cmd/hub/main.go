@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	tuneMemory(os.Getenv) // memory.go
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "hearth: ready")
 	if cfg.Demo && app.HTTPAddr() != nil {
 		fmt.Fprintf(stdout, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(app.HTTPAddr()))
+		if cfg.Alarm == nil {
+			fmt.Fprintf(stdout, "hearth: demo alarm code %s: the family leaves in a few seconds and the alarm arms itself; arm and disarm it on the page\n", demoCode)
+		}
 	}
 	code := 0
 wait:

@@ -57,7 +57,7 @@ func (c *eventCounter) snapshot() map[hearth.Kind]uint64 {
 func (a *App) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&hubCollector{a: a})
+	reg.MustRegister(&hubCollector{a: a}, &retentionCollector{a: a})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil, Timeout: 10 * time.Second})
 }
 
@@ -77,12 +77,16 @@ var (
 	descRuns        = prometheus.NewDesc("hearth_automation_runs_total", "Automation runs that ended since the hub started, by outcome.", []string{"outcome"}, nil)
 	descAutomations = prometheus.NewDesc("hearth_automations", "Automations loaded.", nil, nil)
 	descLatency     = prometheus.NewDesc("hearth_automation_latency_seconds", "Time from an event in to an automation's last command out.", []string{"automation"}, nil)
+	descLogFailing  = prometheus.NewDesc("hearth_log_failing", "1 while the disk refuses the log (full, read-only, failing): events wait in memory and QoS 1 messages are refused.", nil, nil)
+	descLogHeld     = prometheus.NewDesc("hearth_log_held_events", "Events held in memory for a disk that refuses the log.", nil, nil)
+	descNotLogged   = prometheus.NewDesc("hearth_log_not_logged_events_total", "Events let go, not logged, because the disk refused the log for longer than memory could hold them.", nil, nil)
 )
 
 // Describe sends the descriptions of every metric.
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descNextSeq, descDurable, descLogEvents, descLogBytes, descLag,
-		descClients, descMsgsIn, descMsgsOut, descRuns, descAutomations, descLatency} {
+		descClients, descMsgsIn, descMsgsOut, descRuns, descAutomations, descLatency,
+		descLogFailing, descLogHeld, descNotLogged} {
 		ch <- d
 	}
 }
@@ -95,6 +99,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descNextSeq, prometheus.GaugeValue, float64(a.bus.NextSeq()))
 	ch <- prometheus.MustNewConstMetric(descDurable, prometheus.GaugeValue, float64(a.bus.Durable()))
+	trouble := a.store.Trouble()
+	failing := 0.0
+	if trouble.Failing {
+		failing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descLogFailing, prometheus.GaugeValue, failing)
+	ch <- prometheus.MustNewConstMetric(descLogHeld, prometheus.GaugeValue, float64(trouble.Held))
+	ch <- prometheus.MustNewConstMetric(descNotLogged, prometheus.CounterValue, float64(trouble.NotLogged))
 	for _, l := range a.bus.Lags() {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Events), l.Name)
 	}

@@ -28,6 +28,24 @@ func newNotifier(cfg Config, events notify.Publisher, log *slog.Logger) (*notify
 	return n, nil
 }
 
+// pageChannels names the channels whose notifications the page lists: the
+// configured page channels, and "page" (which the notifier adds) unless a
+// channel of the config file took that name.
+func pageChannels(chs []notify.ChannelConfig) []string {
+	out := []string{}
+	named := false
+	for _, c := range chs {
+		named = named || c.Name == notify.PageChannel
+		if c.Page != nil {
+			out = append(out, c.Name)
+		}
+	}
+	if !named {
+		out = append([]string{notify.PageChannel}, out...)
+	}
+	return out
+}
+
 // notifyCommand runs `hub notify test CHANNEL --config FILE`: it sends a
 // test message through the channel now and prints "delivered" or what
 // failed (DNS, connect, TLS, auth, the HTTP status or SMTP reply). It

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"hearth/notify"
 )
 
 func TestHubNotifyTestSaysWhetherAChannelWorks(t *testing.T) {
@@ -51,4 +53,22 @@ notify:
 			t.Fatalf("the failure does not say the connection was refused: %q", msg)
 		}
 	})
+}
+
+func TestPageChannels(t *testing.T) {
+	hook := &notify.WebhookConfig{URL: "https://example.org/hook"}
+	for name, tc := range map[string]struct {
+		chans []notify.ChannelConfig
+		want  string
+	}{
+		"the page alone when none is configured":     {nil, "[page]"},
+		"a page channel of the config file is added": {[]notify.ChannelConfig{{Name: "wall", Page: &notify.PageConfig{}}, {Name: "phone", Webhook: hook}}, "[page wall]"},
+		"a webhook named page takes the name":        {[]notify.ChannelConfig{{Name: "page", Webhook: hook}}, "[]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := fmt.Sprint(pageChannels(tc.chans)); got != tc.want {
+				t.Fatalf("%s, want %s", got, tc.want)
+			}
+		})
+	}
 }

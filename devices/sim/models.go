@@ -75,6 +75,17 @@ func (m *motion) step() map[string]any {
 	return m.report(map[string]any{"occupancy": m.occupied})
 }
 
+// walkIn is someone arriving now (House.Walk): the reports to send, a
+// report of nobody first when someone was there already.
+func (m *motion) walkIn() []map[string]any {
+	var out []map[string]any
+	if m.occupied {
+		out = append(out, m.report(map[string]any{"occupancy": false}))
+	}
+	m.occupied, m.left, m.again = true, between(m.rng, 10, 40), between(m.rng, 4, 9)
+	return append(out, m.report(map[string]any{"occupancy": true}))
+}
+
 // lightLevel is a light-level sensor by a window: illuminance follows the
 // sun over a simulated day (dark from 18:00 to 06:00, up to about 600 lux at
 // noon) with some noise, reported every 10 ticks.

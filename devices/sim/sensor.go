@@ -13,6 +13,7 @@ type sensor struct {
 	tick   time.Duration
 	steady bool           // report the whole state at every tick
 	last   map[string]any // the state reported so far, for steady reports
+	walk   chan struct{}  // a motion sensor's: someone walks past it now (House.Walk)
 }
 
 // setup announces the sensor and publishes its current state.
@@ -34,20 +35,33 @@ func (s *sensor) run(ctx context.Context) {
 			return
 		case <-s.lost:
 			s.reconnect(ctx, s.setup)
-		case <-t.C:
-			st := s.model.step()
-			if s.steady {
-				for k, v := range st {
-					s.last[k] = v
-				}
-				st = s.last
-			}
-			if st == nil {
+		case <-s.walk:
+			m, ok := s.model.(*motion)
+			if !ok {
 				continue
 			}
-			if err := s.publishState(ctx, st, false); err != nil && ctx.Err() == nil {
-				s.log.Warn("publish state", "error", err)
+			for _, st := range m.walkIn() {
+				s.report(ctx, st)
 			}
+		case <-t.C:
+			s.report(ctx, s.model.step())
 		}
+	}
+}
+
+// report publishes what the model says (nothing for nil), or the whole
+// state in steady mode.
+func (s *sensor) report(ctx context.Context, st map[string]any) {
+	if s.steady {
+		for k, v := range st {
+			s.last[k] = v
+		}
+		st = s.last
+	}
+	if st == nil {
+		return
+	}
+	if err := s.publishState(ctx, st, false); err != nil && ctx.Err() == nil {
+		s.log.Warn("publish state", "error", err)
 	}
 }

@@ -1,15 +1,15 @@
 // The page: a router over the hash (#/, #/device/<id>, #/events,
 // #/event/<seq>, #/automations, #/automations/<id>), the live connection
-// and its status. The views people open most come with the page; the
-// others are loaded when first opened, with their own stylesheet, so that
-// the home page stays light.
+// and its status, and the notifications. The home page and the events come
+// with the page; the other views are loaded when first opened (with their
+// own stylesheet when they have one), so that the home page stays light.
 
 import {h, clear, loadStyle} from './dom.js';
 import {api} from './api.js';
 import {Live} from './live.js';
 import * as home from './home.js';
-import * as device from './device.js';
 import * as events from './events.js';
+import {mountNotifications} from './notify.js';
 
 const live = new Live();
 const main = document.getElementById('main');
@@ -20,6 +20,7 @@ let current = 0; // counts navigations, so that a late module mounts only if sti
 
 // Views loaded on demand: [their module, their stylesheet].
 const LAZY = {
+  device: () => [import('./device.js')],
   automations: () => [import('./automations.js'), loadStyle('/views.css')],
   automation: () => [import('./automation.js'), loadStyle('/views.css')],
   event: () => [import('./event.js'), loadStyle('/views.css')],
@@ -38,7 +39,7 @@ function route() {
       show(home.mount(main, live), 'home', 'Hearth');
       break;
     case 'device':
-      show(device.mount(main, live, arg), 'home');
+      lazy(nav, 'device', 'home', arg);
       break;
     case 'events':
       show(events.mount(main, live), 'events', 'Events · Hearth');
@@ -136,6 +137,7 @@ async function start() {
   }
   window.addEventListener('hearth:login', () => location.reload(), {once: true});
   window.addEventListener('hashchange', route);
+  mountNotifications(live, conn);
   live.start().then(() => {
     if (!view) route();
   });

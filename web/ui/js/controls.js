@@ -79,3 +79,61 @@ export function lightControls(d) {
   update(d);
   return {el, update};
 }
+
+/**
+ * choiceControls returns {el, update(device)} for an attribute with a few
+ * values to pick from (the house mode): a row of radio buttons; the one
+ * picked shows once the device reports it.
+ */
+export function choiceControls(d, attr) {
+  let dev = d, timer = 0;
+  const err = h('p', {class: 'control-error', role: 'alert'});
+  const group = h('div', {class: 'segmented choices', role: 'radiogroup', 'aria-label': `${displayName(d)}: ${attr}`, 'data-n': d.choices[attr].length});
+  const el = h('div', {class: 'choice-controls'}, group, err);
+  for (const v of d.choices[attr]) {
+    const b = h('button', {type: 'button', role: 'radio', 'data-value': v}, v.charAt(0).toUpperCase() + v.slice(1).replace(/_/g, ' '));
+    b.addEventListener('click', () => pick(v));
+    group.append(b);
+  }
+
+  async function pick(v) {
+    if ((dev.state || {})[attr] === v) return;
+    err.textContent = '';
+    el.classList.add('pending');
+    clearTimeout(timer);
+    timer = setTimeout(() => el.classList.remove('pending'), PENDING_FOR);
+    try {
+      await api(`/api/devices/${enc(dev.id)}/set`, {method: 'POST', body: {[attr]: v}});
+    } catch (e) {
+      el.classList.remove('pending');
+      err.textContent = `Not sent: ${e.message}`;
+    }
+  }
+
+  // Arrow keys move within the radio group, as a radio group should.
+  group.addEventListener('keydown', (ev) => {
+    const all = [...group.children];
+    const i = all.findIndex((b) => b.getAttribute('aria-checked') === 'true');
+    const j = ev.key === 'ArrowRight' || ev.key === 'ArrowDown' ? i + 1 : ev.key === 'ArrowLeft' || ev.key === 'ArrowUp' ? i - 1 : -1;
+    if (j < 0 || j >= all.length || i === j) return;
+    ev.preventDefault();
+    all[j].focus();
+    pick(all[j].dataset.value);
+  });
+
+  function update(next) {
+    if ((next.state || {})[attr] !== (dev.state || {})[attr]) {
+      clearTimeout(timer);
+      el.classList.remove('pending');
+    }
+    dev = next;
+    const cur = (dev.state || {})[attr];
+    for (const b of group.children) {
+      const on = b.dataset.value === cur;
+      b.setAttribute('aria-checked', String(on));
+      b.tabIndex = on || (cur === undefined && b === group.firstChild) ? 0 : -1;
+    }
+  }
+  update(d);
+  return {el, update};
+}

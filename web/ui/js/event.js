@@ -30,7 +30,7 @@ export function mount(main, live, seq) {
       e.device ? ['Device', h('a', {href: `#/device/${encodeURIComponent(e.device)}`}, live.nameOf(e.device))] : null,
       e.client ? ['From client', h('code', {}, e.client)] : null,
       c.run ? ['Automation run', runLink(c.run)] : null,
-      c.source ? ['Sent by', c.source === 'web' ? 'the page' : c.source] : null,
+      c.source ? ['Sent by', c.source === 'web' ? 'the page' : c.source.replace(/^web user (.+)$/, '$1, on the page')] : null,
       e.qos || e.retain ? ['Delivery', `QoS ${e.qos || 0}${e.retain ? ', retained' : ''}`] : null,
     ].filter(Boolean);
     body.replaceChildren(

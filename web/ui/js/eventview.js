@@ -19,6 +19,7 @@ function who(e) {
   const c = e.cause || {};
   if (c.run) return ` (automation ${c.run.replace(/#(\d+)$/, ', run $1')})`;
   if (c.source === 'web') return ' (from the page)';
+  if (c.source && c.source.startsWith('web user ')) return ` (${c.source.slice(9)}, on the page)`;
   if (c.source) return ` (from ${c.source})`;
   return '';
 }
@@ -43,6 +44,11 @@ export function describe(e, nameOf = humanize) {
     }
     case 'run':
       return short(`Automation run ${(e.cause && e.cause.run) || ''}`);
+    case 'notification': {
+      const p = e.payload || {};
+      if (e.topic === '$hearth/notify') return short(`Told people: ${[p.title, p.message].filter(Boolean).join(': ')}${who(e)}`);
+      return short(`Notification ${p.outcome || ''} through ${p.channel || e.topic}${p.error ? `: ${p.error}` : ''}`);
+    }
     default: {
       const p = e.payload === undefined ? '(empty)' : typeof e.payload === 'string' ? e.payload : JSON.stringify(e.payload);
       return short(`${e.topic} ${p}${e.client ? ` · from ${e.client}` : ''}`);

@@ -10,6 +10,8 @@ export const ICONS = {
   device: 'M7 7h10v10H7zM9.5 3v4M14.5 3v4M9.5 17v4M14.5 17v4M3 9.5h4M3 14.5h4M17 9.5h4M17 14.5h4',
   flame: 'M12 21.5c3.9 0 6.5-2.6 6.5-6.3 0-3.6-2.7-5.8-4.1-8.6-.5 2.1-1.5 3.3-2.8 3.9.3-2.8-.9-5.6-3.3-8 0 3.8-3.8 6-3.8 10.9 0 4.9 3.3 8.1 7.5 8.1z',
   back: 'M15 18l-6-6 6-6',
+  alarm: 'M12 3l7 3v5c0 4.6-3 8.5-7 10-4-1.5-7-5.4-7-10V6zM9.5 12l2 2 3.5-4',
+  select: 'M3 11l9-7 9 7M5 10v10h5v-6h4v6h5V10',
 };
 
 const LABELS = {
@@ -20,9 +22,14 @@ const LABELS = {
   mode: 'Mode', presence: 'Presence', changed_by: 'Changed by', attempts: 'Wrong codes',
 };
 
-// The alarm panel's state is what its card is for; its other attributes
-// are details for its device page.
-const isAlarm = (d) => d.id === 'alarm' && typeof (d.state || {}).state === 'string' && !/^(ON|OFF)$/i.test(d.state.state);
+/**
+ * isAlarm: the alarm panel, whose state is what its card is for; its other
+ * attributes are details for its device page.
+ */
+export const isAlarm = (d) => d.kind === 'alarm_control_panel' || (d.id === 'alarm' && typeof (d.state || {}).state === 'string' && !/^(ON|OFF)$/i.test(d.state.state));
+
+/** choice is the attribute of a device to pick a value of (the house mode), or null. */
+export const choice = (d) => (d.kind === 'select' && d.choices && Object.keys(d.choices)[0]) || null;
 
 const UNITS = {
   temperature: '°C', humidity: '%', illuminance: 'lx', battery: '%', power: 'W', energy: 'kWh',
@@ -137,6 +144,8 @@ export function numeric(d) {
 
 /** kind picks the icon of a device from what it reports. */
 export function kind(d) {
+  if (isAlarm(d)) return 'alarm';
+  if (choice(d)) return 'select';
   if (isLight(d)) return 'light';
   const st = d.state || {};
   for (const k of ['occupancy', 'contact', 'temperature', 'illuminance']) if (k in st) return k === 'occupancy' ? 'motion' : k;

@@ -1,12 +1,16 @@
-// Home: every device as a card, grouped by room, kept live.
+// Home: every device as a card, grouped by room, kept live. The hub's own
+// devices (the house mode, the alarm) come first, unless given a room.
 
 import {api, enc} from './api.js';
 import {h, icon, timeEl, refreshTimes} from './dom.js';
-import {ICONS, alert, withUnit, displayName, isLight, isOn, kind, label, primary, show, TECHNICAL} from './format.js';
-import {lightControls} from './controls.js';
+import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, show, TECHNICAL} from './format.js';
+import {choiceControls, lightControls} from './controls.js';
+import {alarmControls, words} from './alarm.js';
 import {sparkline} from './chart.js';
 
 const NO_ROOM = 'Other devices';
+const HOUSE = 'House';
+const own = (d) => !d.room && (isAlarm(d) || (d.id === 'house' && choice(d)));
 const SPARK_STEP = '15m';
 const SPARK_REFRESH = 10 * 60e3;
 
@@ -24,11 +28,12 @@ export function mount(main, live) {
     cards.clear();
     const rooms = new Map();
     for (const d of live.devices.values()) {
-      const room = d.room || NO_ROOM;
+      const room = own(d) ? HOUSE : d.room || NO_ROOM;
       if (!rooms.has(room)) rooms.set(room, []);
       rooms.get(room).push(d);
     }
-    const names = [...rooms.keys()].sort((a, b) => (a === NO_ROOM) - (b === NO_ROOM) || a.localeCompare(b));
+    const rank = (r) => (r === HOUSE ? -1 : r === NO_ROOM ? 1 : 0);
+    const names = [...rooms.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     if (!names.length) {
       body.replaceChildren(h('div', {class: 'empty-state'},
         h('p', {}, 'No devices yet.'),
@@ -40,7 +45,7 @@ export function mount(main, live) {
         return h('section', {class: 'room', 'aria-labelledby': id},
           h('h2', {id}, room),
           h('ul', {class: 'cards'}, list.map((d) => {
-            const c = card(d);
+            const c = card(d, live);
             cards.set(d.id, c);
             return c.el;
           })));
@@ -61,6 +66,8 @@ export function mount(main, live) {
     const parts = [`${all.length} device${all.length === 1 ? '' : 's'}`];
     if (lights.length) parts.push(`${on} of ${lights.length} light${lights.length === 1 ? '' : 's'} on`);
     if (offline) parts.push(`${offline} offline`);
+    const alarm = all.find(isAlarm);
+    if (alarm && alarm.state && alarm.state.state) parts.push(`alarm ${words(alarm.state.state)}`);
     summary.textContent = parts.join(' · ');
   }
 
@@ -90,19 +97,26 @@ export function mount(main, live) {
 }
 
 /** card builds one device's card; update redraws its values in place. */
-function card(d) {
-  const light = isLight(d);
+function card(d, live) {
+  const alarm = isAlarm(d);
+  const pick = alarm ? null : choice(d);
+  const light = !alarm && !pick && isLight(d);
   const nameLink = h('a', {href: `#/device/${enc(d.id)}`, class: 'card-name'});
   const avail = h('span', {class: 'avail'});
   const head = h('div', {class: 'card-head'}, icon(ICONS[kind(d)]), h('h3', {}, nameLink), avail);
   const el = h('li', {class: 'card', 'data-device': d.id, 'data-kind': kind(d)}, head);
   const updated = h('p', {class: 'updated'});
   let controls = null, big = null, facts = null, spark = null;
-  const attr = light ? null : primary(d);
+  const attr = light ? null : pick || primary(d);
 
   if (light) {
     controls = lightControls(d);
     el.append(controls.el);
+  } else if (alarm || pick) {
+    // The alarm's and the house's other attributes are for their device page.
+    big = h('p', {class: 'big'});
+    controls = alarm ? alarmControls(d, live) : choiceControls(d, pick);
+    el.append(big, controls.el);
   } else {
     big = h('p', {class: 'big'});
     facts = h('ul', {class: 'facts'});
@@ -120,14 +134,17 @@ function card(d) {
     avail.textContent = d.availability === 'offline' ? 'Offline' : '';
     avail.hidden = d.availability !== 'offline';
     if (controls) controls.update(d);
+    if (alarm) el.dataset.alarm = st.state || '';
     if (big) {
       if (attr && attr in st) {
         const [text, u] = show(attr, st[attr]);
-        big.replaceChildren(h('span', {class: 'value'}, text), u ? h('span', {class: 'unit'}, u) : '', h('span', {class: 'sr-only'}, ` ${label(attr)}`));
+        big.replaceChildren(h('span', {class: 'value'}, text), u ? h('span', {class: 'unit'}, u) : '', alarm ? '' : h('span', {class: 'sr-only'}, ` ${label(attr)}`));
         big.classList.toggle('alert', alert(attr, st[attr]));
       } else {
         big.replaceChildren(h('span', {class: 'value muted'}, '—'));
       }
+    }
+    if (facts) {
       const rest = Object.keys(st).filter((k) => k !== attr).sort((a, b) => TECHNICAL.has(a) - TECHNICAL.has(b) || a.localeCompare(b));
       facts.replaceChildren(...rest.slice(0, 4).map((k) => {
         const [text, u] = show(k, st[k]);

@@ -22,6 +22,15 @@ export class Live extends EventTarget {
     this.state = 'connecting';
     this.loaded = null; // a promise for the first load of the devices
     this.es = null;
+    // How far the hub's clock is ahead of this one, in ms, read from live
+    // events' times: countdowns (the alarm's delays) use the hub's time.
+    this.skew = 0;
+    this.liveFrom = Infinity; // the first seq of this connection that is live, not replayed
+  }
+
+  /** hubNow is the hub's time now, in ms since the epoch. */
+  hubNow() {
+    return Date.now() + this.skew;
   }
 
   /** start opens the stream; the first hello (re)reads the devices. */
@@ -43,6 +52,7 @@ export class Live extends EventTarget {
     es.addEventListener('hello', (m) => {
       this.setState('live');
       const hello = JSON.parse(m.data);
+      this.liveFrom = hello.next_seq;
       // Resumed: the hub replayed what was missed from its log. Otherwise
       // (first connection, or too far behind) everything is read afresh.
       if (!hello.resumed || !this.devices.size) this.reload();
@@ -85,6 +95,7 @@ export class Live extends EventTarget {
 
   /** apply folds one event of the stream into the devices. */
   apply(e) {
+    if (e.seq >= this.liveFrom) this.skew = Date.parse(e.time) - Date.now() || 0;
     const id = e.device;
     if (id && (e.kind === 'state' || e.kind === 'availability')) {
       // A device's seq is that of the message that changed it, which is
