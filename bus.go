@@ -56,6 +56,11 @@ type BusOptions struct {
 // subscriber that must not miss anything.
 const reserve = 16
 
+// MaxGroup is the most events one Publish appends: the event and what the
+// stages emit for it. A Read into a buf at least this long never ends
+// between an event and what was derived from it.
+const MaxGroup = 1 + reserve
+
 // Bus is the one ordered stream of events. Publish gives each event its
 // sequence number and hands it to every subscriber in log order; the log
 // (store) commits behind it and reports back with MarkDurable.
@@ -65,6 +70,7 @@ type Bus struct {
 
 	mu        sync.Mutex
 	ring      []Event
+	derived   []bool // derived[i]: ring[i] was emitted by a stage for the event before it
 	mask      uint64
 	next      uint64 // sequence number the next event gets
 	first     uint64 // sequence number of the first event ever published here
@@ -103,6 +109,7 @@ func NewBus(o BusOptions) *Bus {
 		now:     o.Now,
 		durable: o.Durable,
 		ring:    make([]Event, size),
+		derived: make([]bool, size),
 		mask:    uint64(size - 1),
 		next:    o.NextSeq,
 		first:   o.NextSeq,
@@ -167,7 +174,7 @@ func (b *Bus) Publish(e Event) (Event, error) {
 	for _, st := range b.stages {
 		st.Apply(&e, b.emit)
 	}
-	b.appendLocked(e)
+	b.appendLocked(e, false)
 	if len(b.emitted) > 0 {
 		for i, d := range b.emitted {
 			if i >= reserve {
@@ -177,7 +184,7 @@ func (b *Bus) Publish(e Event) (Event, error) {
 			if d.Time.IsZero() {
 				d.Time = e.Time
 			}
-			b.appendLocked(d)
+			b.appendLocked(d, true)
 		}
 	}
 	if b.dataWait > 0 {
@@ -189,8 +196,9 @@ func (b *Bus) Publish(e Event) (Event, error) {
 
 func (b *Bus) emit(e Event) { b.emitted = append(b.emitted, e) }
 
-func (b *Bus) appendLocked(e Event) {
+func (b *Bus) appendLocked(e Event, derived bool) {
 	b.ring[e.Seq&b.mask] = e
+	b.derived[e.Seq&b.mask] = derived
 	b.next = e.Seq + 1
 }
 
@@ -359,6 +367,21 @@ func (s *Subscription) Read(ctx context.Context, buf []Event) ([]Event, error) {
 				buf[n] = b.ring[s.pos&b.mask]
 				s.pos++
 				n++
+			}
+			// A full buf must not end between an event and what the stages
+			// derived from it (a message and the state change it made): the
+			// log commits a Read's batch at once, so a crash between two
+			// commits would otherwise keep an acknowledged message and lose
+			// its state. Leave the group for the next Read, unless it is all
+			// the batch holds.
+			if s.pos < b.next && b.derived[s.pos&b.mask] {
+				for k := n - 1; k > 0; k-- { // buf[k] has seq s.pos-(n-k)
+					if !b.derived[(s.pos-uint64(n-k))&b.mask] {
+						s.pos -= uint64(n - k)
+						n = k
+						break
+					}
+				}
 			}
 			if s.delivery == MustNotMiss {
 				b.signalSpaceLocked()

@@ -244,6 +244,44 @@ func TestBusStages(t *testing.T) {
 		}
 	})
 
+	t.Run("a read that fills its buffer ends before a group it cannot hold whole", func(t *testing.T) {
+		b := NewBus(BusOptions{})
+		b.AddStage(twinStage{n: 2}) // each message: the message and two states
+		sub := b.Subscribe("log", MustNotMiss)
+		for _, dev := range []string{"a", "b", "c"} {
+			mustPublish(t, b, Event{Kind: KindMessage, Topic: dev})
+		}
+		buf := make([]Event, 5)
+		for _, want := range []string{"a", "b", "c"} {
+			got, err := sub.Read(context.Background(), buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 || got[0].Kind != KindMessage || got[0].Device != want || got[2].Device != want {
+				t.Fatalf("read %d events starting with %s %q, want the 3 of %q's group", len(got), got[0].Kind, got[0].Device, want)
+			}
+		}
+	})
+
+	t.Run("a group larger than the buffer is still read, in pieces", func(t *testing.T) {
+		b := NewBus(BusOptions{})
+		b.AddStage(twinStage{n: 4})
+		sub := b.Subscribe("log", MustNotMiss)
+		mustPublish(t, b, Event{Kind: KindMessage, Topic: "a"})
+		buf := make([]Event, 2)
+		var got []Event
+		for len(got) < 5 {
+			more, err := sub.Read(context.Background(), buf)
+			if err != nil || len(more) == 0 {
+				t.Fatalf("read after %d events: %d events, %v", len(got), len(more), err)
+			}
+			got = append(got, more...)
+		}
+		if got[0].Kind != KindMessage || got[4].Kind != KindState || got[4].Seq != 5 {
+			t.Fatalf("read %s ... %s seq %d, want the message and its four states", got[0].Kind, got[4].Kind, got[4].Seq)
+		}
+	})
+
 	t.Run("a stage that emits more than the reserve is cut at the reserve", func(t *testing.T) {
 		b := NewBus(BusOptions{Size: 64})
 		b.AddStage(twinStage{n: reserve + 5})

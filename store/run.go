@@ -126,7 +126,9 @@ func (s *Store) gather(ctx context.Context, sub *hearth.Subscription, buf, batch
 	}
 	wait, cancel := context.WithTimeout(ctx, s.quietDelay)
 	defer cancel()
-	for len(batch) < len(buf) {
+	// Read only with room for a whole group of events, so that a message and
+	// the state change it made share their commit.
+	for len(buf)-len(batch) >= hearth.MaxGroup {
 		more, err := sub.Read(wait, buf[len(batch):])
 		batch = buf[:len(batch)+len(more)]
 		switch {
