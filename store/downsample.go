@@ -390,12 +390,12 @@ func (p *pass) eachSeries(ctx context.Context, f func(series) error) error {
 	}
 }
 
-// historySeriesPerTx is how many series one transaction of history
-// deletes covers: an hourly pass deletes about one row per series.
-const historySeriesPerTx = 256
+// historyRowsPerTx bounds the history rows one transaction deletes.
+const historyRowsPerTx = 1000
 
 // deleteHistoryBefore deletes the history rows whose hour starts before
-// cutoff (Unix seconds), series by series along the primary key.
+// cutoff (Unix seconds), series by series along the primary key, at most
+// historyRowsPerTx a transaction.
 func (p *pass) deleteHistoryBefore(ctx context.Context, cutoff int64) (int, error) {
 	var all []series
 	if err := p.eachSeries(ctx, func(s series) error { all = append(all, s); return nil }); err != nil {
@@ -403,19 +403,24 @@ func (p *pass) deleteHistoryBefore(ctx context.Context, cutoff int64) (int, erro
 	}
 	deleted := 0
 	for len(all) > 0 {
-		if err := ctx.Err(); err != nil {
-			return deleted, err
-		}
-		batch := all[:min(len(all), historySeriesPerTx)]
-		all = all[len(batch):]
 		err := p.writeTx(ctx, func(tx *sql.Tx) error {
-			for _, s := range batch {
-				res, err := tx.ExecContext(ctx, `DELETE FROM history WHERE device = ? AND attr = ? AND bucket < ?`, s.device, s.attr, cutoff)
+			for rows := int64(0); len(all) > 0 && rows < historyRowsPerTx; {
+				s := all[0]
+				res, err := tx.ExecContext(ctx, `DELETE FROM history WHERE (device, attr, bucket) IN (
+					SELECT device, attr, bucket FROM history WHERE device = ? AND attr = ? AND bucket < ?
+					ORDER BY bucket LIMIT ?)`, s.device, s.attr, cutoff, historyRowsPerTx)
 				if err != nil {
 					return fmt.Errorf("delete history of %s.%s: %w", s.device, s.attr, err)
 				}
-				n, _ := res.RowsAffected()
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				rows += n
 				deleted += int(n)
+				if n < historyRowsPerTx {
+					all = all[1:]
+				}
 			}
 			return nil
 		})

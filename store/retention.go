@@ -107,6 +107,9 @@ type retention struct {
 	chunk    int        // events per transaction; 0: defaultPruneChunk
 	foldRows int        // history rows per transaction; 0: foldTxRows
 	exact    bool       // cut at the very time rather than a day's start (tests)
+	// The cuts of the last pass that went through by age: the next passes
+	// of the same day skip what that one finished.
+	eventsUpTo, historyCut int64
 
 	mu     sync.Mutex
 	totals PruneTotals
@@ -188,22 +191,25 @@ func (p *pass) prune(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		for {
+		for upTo != p.s.ret.eventsUpTo {
 			n, more, err := p.pruneChunk(ctx, upTo)
 			p.rep.EventsByAge += n
 			if err != nil {
 				return err
 			}
 			if !more {
-				break
+				p.s.ret.eventsUpTo = upTo
 			}
 		}
 	}
 	if p.r.History > 0 {
-		n, err := p.deleteHistoryBefore(ctx, p.step(now.Add(-p.r.History)).Unix())
-		p.rep.HistoryByAge += n
-		if err != nil {
-			return err
+		if cut := p.step(now.Add(-p.r.History)).Unix(); cut != p.s.ret.historyCut {
+			n, err := p.deleteHistoryBefore(ctx, cut)
+			p.rep.HistoryByAge += n
+			if err != nil {
+				return err
+			}
+			p.s.ret.historyCut = cut
 		}
 	}
 	if p.r.MaxSize > 0 {
