@@ -101,9 +101,9 @@ func NewAlarm(cfg AlarmConfig, o HubOptions) (*Alarm, error) {
 	a.out = newOutbox(o.Commander, a.log)
 	a.reg.addHub(AlarmID, adapterHub, &hubDevice{kind: hubAlarm, check: checkAlarmCommand, secret: "code"}, alarmInfo())
 	// On a new hub no device has spoken yet: the warning would only be noise.
-	fresh := len(a.reg.Devices()) == 0
+	heard := a.reg.Heard()
 	for id := range rules.watched {
-		if _, known := a.reg.Info(id); !known && !fresh {
+		if _, known := a.reg.Info(id); !known && heard {
 			a.log.Warn("an alarm sensor is not a known device yet", "device", id)
 		}
 	}

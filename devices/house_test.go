@@ -99,3 +99,17 @@ func TestHouseConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestHeardCountsOnlyTheHousesOwnDevices(t *testing.T) {
+	g := newHubRig(t, Options{BaseTopic: "home", Presence: Presence{People: []Person{{ID: "alice"}}}})
+	g.startHouse(t, HouseConfig{})
+	g.awaitState(t, HouseID, "the first mode", modeIs("home"))
+	if g.reg.Heard() {
+		t.Fatal("Heard() = true with only the house and a person: a new hub would warn about every device")
+	}
+	publish(t, g.client(t, "sensor"), "home/hall_motion", []byte(`{"occupancy":true}`), false)
+	g.awaitState(t, "hall_motion", "the sensor", func(m map[string]any) bool { return m["occupancy"] == true })
+	if !g.reg.Heard() {
+		t.Fatal("Heard() = false after a sensor spoke")
+	}
+}

@@ -67,3 +67,17 @@ func (r *Registry) infoLocked(id string) (hearth.DeviceInfo, bool) {
 	}
 	return in, true
 }
+
+// Heard reports whether any device besides the hub's own (the house, the
+// alarm, people) has spoken. On a new hub none has, and warnings about
+// devices "not seen yet" would be said of every device in the house.
+func (r *Registry) Heard() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, id := range r.ids {
+		if in, _ := r.infoLocked(id); in.Adapter != adapterHub {
+			return true
+		}
+	}
+	return false
+}

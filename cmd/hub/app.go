@@ -265,7 +265,7 @@ func (a *App) loadAutomations(cfg Config) error {
 	}
 	// On a new hub (or the demo's, whose devices connect a moment later) no
 	// device has spoken yet, and "not seen yet" would be said of them all.
-	if fresh := len(a.devices.Devices()) == 0; fresh || cfg.Demo {
+	if !a.devices.Heard() || cfg.Demo {
 		if n := len(set.Warnings()); n > 0 {
 			a.log.Info("automations name devices that have not spoken yet; the page lists them", "count", n)
 		}
