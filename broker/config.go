@@ -23,11 +23,7 @@ const (
 	DefaultReceiveMaximum               = 256
 	DefaultMaximumSessionExpiryInterval = 24 * time.Hour
 	DefaultDurableTimeout               = 5 * time.Second
-	DefaultSendBuffer                   = 256 << 10
 )
-
-// minSendBuffer is the smallest send buffer accepted.
-const minSendBuffer = 4 << 10
 
 // maxRemainingLength is the largest remaining length MQTT can express
 // (a four byte variable byte integer); the whole packet adds at most 5 bytes.
@@ -53,14 +49,9 @@ type Config struct {
 	// CONNECT before it is closed.
 	ConnectTimeout time.Duration
 	// WriteTimeout is how long a client may take nothing of what it is
-	// sent before it is cut off.
+	// sent before it is cut off. (How far behind it may fall is
+	// Limits.SendBuffer.)
 	WriteTimeout time.Duration
-	// SendBuffer bounds the bytes held for one client that cannot take them
-	// yet (its socket's buffer is full). Writes never wait for a client:
-	// what it cannot take at once waits in a buffer of its own, allocated
-	// only while it is behind, and a client that falls further behind is cut
-	// off as a slow consumer, so it holds up no one else.
-	SendBuffer int
 	// MaxClients caps the open sockets; further connections are closed as
 	// soon as they are accepted.
 	MaxClients int
@@ -118,7 +109,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&c.SendBuffer, DefaultSendBuffer)
 	setDefault(&c.MaxClients, DefaultMaxClients)
 	setDefault(&c.MaxKeepalive, DefaultMaxKeepalive)
 	setDefault(&c.MaximumClientWritesPending, DefaultMaximumClientWritesPending)
@@ -148,7 +138,6 @@ func (c Config) validate() error {
 		"MaxPacketSize %d: want 64 to %d bytes", c.MaxPacketSize, maxRemainingLength+5)
 	check(c.ConnectTimeout > 0, "ConnectTimeout %v: want > 0", c.ConnectTimeout)
 	check(c.WriteTimeout > 0, "WriteTimeout %v: want > 0", c.WriteTimeout)
-	check(c.SendBuffer >= minSendBuffer, "SendBuffer %d: want at least %d bytes", c.SendBuffer, minSendBuffer)
 	check(c.MaxClients > 0, "MaxClients %d: want > 0", c.MaxClients)
 	check(c.MaxKeepalive >= time.Second && c.MaxKeepalive <= math.MaxUint16*time.Second,
 		"MaxKeepalive %v: want 1s to %ds", c.MaxKeepalive, math.MaxUint16)

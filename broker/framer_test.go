@@ -204,7 +204,7 @@ func TestConnDeadlines(t *testing.T) {
 		server, _ := tcpPair(t) // the client end never reads
 		closed := make(chan struct{})
 		wcfg := Config{WriteTimeout: 50 * time.Millisecond}.withDefaults()
-		q := newSendQueue(server, wcfg.SendBuffer, wcfg.WriteTimeout, log)
+		q := newSendQueue(server, wcfg.Limits.SendBuffer, wcfg.WriteTimeout, log)
 		c := newConn(q, q, &wcfg, log, func(*conn) { close(closed) })
 		_ = c.SetWriteDeadline(time.Now().Add(time.Hour)) // ignored
 		// More than the socket buffers: the rest waits in the queue, and

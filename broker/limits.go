@@ -24,7 +24,14 @@ const (
 	// the broker. Zigbee2MQTT retains one Home Assistant discovery message
 	// per entity, several per device; a large Zigbee network stays below it.
 	DefaultMaxRetained = 1000
+	// DefaultSendBuffer bounds what waits for one client that does not
+	// take it, beyond what its socket holds: seconds of a busy house for a
+	// "#" subscriber on a slow link.
+	DefaultSendBuffer = 256 << 10
 )
+
+// minSendBuffer is the smallest send buffer accepted.
+const minSendBuffer = 4 << 10
 
 // Limits bound what one client or one address may take of the broker.
 // Zero values take the defaults above. A client that breaks a limit is
@@ -42,6 +49,13 @@ type Limits struct {
 	// MaxRetained caps the retained messages one client id has left on the
 	// broker; publishing an empty retained message to a topic frees its slot.
 	MaxRetained int `yaml:"retained_per_client,omitempty"`
+	// SendBuffer bounds the bytes waiting for one client that cannot take
+	// them yet (its socket's buffer is full). Writes never wait for a
+	// client: what it cannot take at once waits in a buffer of its own,
+	// allocated only while it is behind, and a client that falls further
+	// behind is cut off as a slow consumer, so that it holds up no one else.
+	// A message into an empty buffer is always taken, whatever its size.
+	SendBuffer int `yaml:"send_buffer_per_client,omitempty"`
 }
 
 func (l Limits) withDefaults() Limits {
@@ -51,6 +65,7 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.ConnectionBurst, DefaultConnectionBurst)
 	setDefault(&l.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&l.MaxRetained, DefaultMaxRetained)
+	setDefault(&l.SendBuffer, DefaultSendBuffer)
 	return l
 }
 
@@ -67,6 +82,9 @@ func (l Limits) validate() []error {
 	}
 	if l.MaxRetained < 1 {
 		errs = append(errs, fmt.Errorf("Limits.MaxRetained %d: want >= 1", l.MaxRetained))
+	}
+	if l.SendBuffer < minSendBuffer {
+		errs = append(errs, fmt.Errorf("Limits.SendBuffer %d: want >= %d bytes", l.SendBuffer, minSendBuffer))
 	}
 	return errs
 }

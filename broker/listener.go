@@ -95,7 +95,7 @@ func (l *listener) admit(nc net.Conn) net.Conn {
 	if l.closed || !l.gate.admit(nc.RemoteAddr()) {
 		return nil
 	}
-	q := newSendQueue(nc, l.cfg.SendBuffer, l.cfg.WriteTimeout, l.log)
+	q := newSendQueue(nc, l.cfg.Limits.SendBuffer, l.cfg.WriteTimeout, l.log)
 	var c net.Conn
 	switch {
 	case l.raw:

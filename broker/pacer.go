@@ -10,7 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// pacer keeps a subscriber's retained messages from overflowing its queue.
+// pacer keeps a subscriber's retained messages from overflowing its queues.
 //
 // mochi queues what it sends a client in a channel of
 // MaximumClientWritesPending packets, allocated whole when the client
@@ -22,19 +22,22 @@ import (
 // and the pacer holds the burst back instead: after each retained message
 // mochi queues, it waits while more than half a queue of that client's
 // retained messages has not been written yet, and lets go once the client
-// has taken half of them. The wait is on the subscriber's own goroutine
-// (mochi sends retained messages from the one that read the SUBSCRIBE),
-// which has nothing else to do meanwhile; no other client waits.
+// has taken half of them. Live messages have the other half of the queue.
 //
-// It counts every PUBLISH written to the client as one of the burst, so
-// live messages sent meanwhile make it let go early: they have the other
-// half of the queue.
+// mochi's writes land in the client's send queue (sendqueue.go), which
+// never waits for the client, so the pacer also holds the burst while the
+// client has not taken half its send buffer (what waits in the send queue,
+// plus what mochi has queued for it and not yet written): a client on a
+// slow link then gets the burst as fast as it reads, rather than being cut
+// off as a slow consumer.
 //
-// mochi's writes land in the client's send queue (sendqueue.go) without
-// waiting for the client, so the pacer also holds the burst while the
-// client has not taken half its send buffer (what is in the send queue plus
-// what mochi has queued for it): a client on a slow link then gets the
-// burst as fast as it reads, rather than being cut off as a slow consumer.
+// The wait is on the subscriber's own goroutine (mochi sends retained
+// messages from the one that read the SUBSCRIBE), which has nothing else to
+// do meanwhile; no other client waits. A burst starts when a SUBSCRIBE has
+// been accepted, before mochi queues the first retained message, and ends
+// once mochi has processed the SUBSCRIBE and written the burst, so that
+// every retained message written is counted against the burst.
+//
 // The pacer is also where each send queue learns its client's id, for the
 // line that cuts the client off.
 type pacer struct {
@@ -47,22 +50,26 @@ type pacer struct {
 	bursts map[*mqtt.Client]*burst
 }
 
-// burst is one client's retained messages queued and not yet written.
+// burst is one client's retained messages: queued by mochi, and written.
 type burst struct {
 	queued, sent           int
-	queuedBytes, sentBytes int           // about: see packetBytes
-	wake                   chan struct{} // signalled when the backlog falls to half
+	queuedBytes, sentBytes int           // see packetBytes
+	biggest                int           // the largest message queued, in bytes
+	queuing                bool          // mochi may queue more: the SUBSCRIBE is being processed
+	wake                   chan struct{} // signalled when a message of the burst is written
 }
 
-// packetBytes is about the size of a PUBLISH on the wire, to weigh what
-// mochi has queued for a client before it is encoded.
-func packetBytes(pk packets.Packet) int { return len(pk.TopicName) + len(pk.Payload) + 8 }
+// packetBytes weighs a retained PUBLISH, the same before mochi encodes it
+// and after it wrote it (the topic may be replaced by an alias by then):
+// its payload and a little more than the rest takes for a short topic.
+func packetBytes(pk packets.Packet) int { return len(pk.Payload) + 64 }
 
 func newPacer(pending int, stall time.Duration) *pacer {
 	return &pacer{limit: max(1, pending/2), stall: stall, bursts: make(map[*mqtt.Client]*burst)}
 }
 
-var pacerProvides = []byte{mqtt.OnSessionEstablish, mqtt.OnRetainPublished, mqtt.OnPacketSent, mqtt.OnDisconnect}
+var pacerProvides = []byte{mqtt.OnSessionEstablish, mqtt.OnSubscribed, mqtt.OnRetainPublished,
+	mqtt.OnPacketSent, mqtt.OnPacketProcessed, mqtt.OnDisconnect}
 
 // ID names the hook in mochi's logs.
 func (p *pacer) ID() string { return "hearth-retained-pacer" }
@@ -77,22 +84,58 @@ func (p *pacer) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
-// OnRetainPublished counts a retained message mochi queued for cl and waits
-// while cl is too far behind.
-func (p *pacer) OnRetainPublished(cl *mqtt.Client, pk packets.Packet) {
+// OnSubscribed starts a burst: mochi queues the retained messages the
+// subscription matches next.
+func (p *pacer) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
 	if cl.Net.Inline {
 		return
 	}
-	q := sendQueueOf(cl.Net.Conn)
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	b := p.bursts[cl]
 	if b == nil {
 		b = &burst{wake: make(chan struct{}, 1)}
 		p.bursts[cl] = b
 		p.active.Add(1)
 	}
+	b.queuing = true
+}
+
+// OnPacketProcessed ends a burst once mochi has queued all of it (it has
+// processed the SUBSCRIBE) and written all of it.
+func (p *pacer) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if p.active.Load() == 0 || pk.FixedHeader.Type != packets.Subscribe {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.bursts[cl]; b != nil {
+		b.queuing = false
+		if b.sent >= b.queued {
+			p.endLocked(cl, b)
+		}
+	}
+}
+
+// OnRetainPublished counts a retained message mochi queued for cl and waits
+// while cl is too far behind.
+func (p *pacer) OnRetainPublished(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
+	if most := cl.Properties.Props.MaximumPacketSize; most > 0 && packetBytes(pk) > int(most) {
+		return // too large for the client: mochi will not write it
+	}
+	q := sendQueueOf(cl.Net.Conn)
+	p.mu.Lock()
+	b := p.bursts[cl]
+	if b == nil { // the client left: OnDisconnect ended the burst
+		p.mu.Unlock()
+		return
+	}
 	b.queued++
 	b.queuedBytes += packetBytes(pk)
+	b.biggest = max(b.biggest, packetBytes(pk))
 	wait := p.behindLocked(b, q, p.limit-1, 2)
 	p.mu.Unlock()
 	if !wait {
@@ -130,29 +173,39 @@ func (p *pacer) OnRetainPublished(cl *mqtt.Client, pk packets.Packet) {
 }
 
 // behindLocked reports whether b's client has more than msgs of the burst
-// queued in mochi, or more than 1/part of its send buffer not yet taken.
+// queued in mochi, or has not taken more than 1/part of its send buffer
+// (in its send queue, or queued in mochi), or could not take one more
+// message as large as the largest of the burst without going past the
+// buffer's bound, which would cut it off.
 func (p *pacer) behindLocked(b *burst, q *sendQueue, msgs, part int) bool {
-	if b.queued-b.sent > msgs {
+	queued, failed := 0, false
+	if q != nil {
+		queued, _, failed = q.state()
+	}
+	pending := queued + b.queuedBytes - b.sentBytes
+	switch {
+	case failed:
+		return false // cut off or closed: nothing to wait for
+	case b.queued-b.sent > msgs:
 		return true
-	}
-	if q == nil {
+	case q == nil:
 		return false
+	default:
+		return pending > q.bound/part || pending > 0 && pending+b.biggest > q.bound
 	}
-	queued, _, failed := q.state()
-	return !failed && queued+max(0, b.queuedBytes-b.sentBytes) > q.max/part
 }
 
-// taken is what a client has taken of what it was sent: the PUBLISH
-// packets mochi has written, and the bytes its send queue has written.
+// taken is what a client has taken of what it was sent: the retained
+// messages mochi has written, and the bytes its send queue has written.
 type taken struct {
-	packets int
-	bytes   uint64
+	messages int
+	bytes    uint64
 }
 
 // progress returns what b's client has taken so far.
 func (p *pacer) progress(b *burst, q *sendQueue) taken {
 	p.mu.Lock()
-	t := taken{packets: b.sent}
+	t := taken{messages: b.sent}
 	p.mu.Unlock()
 	if q != nil {
 		_, t.bytes, _ = q.state()
@@ -160,9 +213,9 @@ func (p *pacer) progress(b *burst, q *sendQueue) taken {
 	return t
 }
 
-// OnPacketSent counts a PUBLISH written to a client in a burst.
+// OnPacketSent counts a retained message written to a client in a burst.
 func (p *pacer) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
-	if p.active.Load() == 0 || pk.FixedHeader.Type != packets.Publish {
+	if p.active.Load() == 0 || pk.FixedHeader.Type != packets.Publish || !pk.FixedHeader.Retain {
 		return
 	}
 	p.mu.Lock()
@@ -171,15 +224,18 @@ func (p *pacer) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
 	if b == nil {
 		return
 	}
+	// Counted even when it seems ahead of what was queued: mochi's writer
+	// may write a message before the subscriber's goroutine has counted it
+	// (OnRetainPublished comes after mochi queued it). A live retained
+	// message (MQTT 5 "retain as published") counts too, letting the burst
+	// go a little early.
 	b.sent++
 	b.sentBytes += packetBytes(pk)
-	if b.sent >= b.queued {
+	if !b.queuing && b.sent >= b.queued {
 		p.endLocked(cl, b)
 		return
 	}
-	if b.queued-b.sent <= p.limit/2 {
-		signal(b.wake)
-	}
+	signal(b.wake)
 }
 
 // OnDisconnect forgets a client's burst and releases its wait.

@@ -58,12 +58,12 @@ func TestRetainedBurstLargerThanTheQueueArrivesWhole(t *testing.T) {
 }
 
 func TestRetainedBurstLargerThanTheSendBufferReachesASlowSubscriber(t *testing.T) {
-	// 2 MB of retained messages for a subscriber whose socket is full and
+	// 8 MB of retained messages for a subscriber whose socket is full and
 	// whose send buffer holds 16 KB: without pacing, mochi would hand the
 	// whole burst to its send queue at once and the subscriber would be cut
 	// off as a slow consumer.
-	const retained, size = 256, 8 << 10
-	h := startHub(t, Config{SendBuffer: 16 << 10, WriteTimeout: time.Minute}, true)
+	const retained, size = 512, 16 << 10
+	h := startHub(t, Config{Limits: Limits{SendBuffer: 16 << 10}, WriteTimeout: time.Minute}, true)
 	pub := pahoClient(t, h.addr, "publisher", nil)
 	payload := bytes.Repeat([]byte("r"), size)
 	for i := range retained {
@@ -88,9 +88,12 @@ func TestRetainedBurstLargerThanTheSendBufferReachesASlowSubscriber(t *testing.T
 	}
 	q := sendQueueOf(cl.Net.Conn)
 	eventually(t, "bytes wait in the subscriber's send queue", func() bool {
-		queued, _, _ := q.state()
-		return queued > 0
+		queued, _, failed := q.state()
+		return queued > 0 || failed
 	})
+	if _, _, failed := q.state(); failed {
+		t.Fatalf("the subscriber was cut off before it read anything: the burst overflowed its send buffer\n%s", h.logs)
+	}
 
 	seen := map[string]bool{}
 	for len(seen) < retained {

@@ -34,7 +34,7 @@ var errSlowConsumer = errors.New("slow consumer: the client does not take what i
 // A client is cut off (its socket closed, which makes mochi drop it; a
 // persistent session keeps its unacknowledged QoS 1/2 messages and gets
 // them again when it returns) when:
-//   - its queue would grow beyond max bytes (a slow consumer), or
+//   - its queue would grow beyond bound bytes (a slow consumer), or
 //   - it takes nothing at all for timeout (the write deadline).
 //
 // The queue lies under TLS and WebSocket framing: it queues the bytes as
@@ -43,7 +43,7 @@ type sendQueue struct {
 	net.Conn
 	raw     syscall.RawConn // nil when the socket offers none: then every write goes through the queue
 	nowFn   func(fd uintptr) bool
-	max     int
+	bound   int // the most bytes queued: past it the client is cut off
 	timeout time.Duration
 	log     *slog.Logger
 	client  atomic.Pointer[string] // the client's id, for the log, once known
@@ -63,8 +63,10 @@ type sendQueue struct {
 	nowE error
 }
 
-func newSendQueue(nc net.Conn, max int, timeout time.Duration, log *slog.Logger) *sendQueue {
-	q := &sendQueue{Conn: nc, max: max, timeout: timeout, log: log}
+// newSendQueue puts a queue of at most bound bytes in front of the writes to
+// nc; a client that takes nothing for timeout is cut off.
+func newSendQueue(nc net.Conn, bound int, timeout time.Duration, log *slog.Logger) *sendQueue {
+	q := &sendQueue{Conn: nc, bound: bound, timeout: timeout, log: log}
 	if raw := rawConnOf(nc); raw != nil {
 		q.raw = raw
 		q.nowFn = q.writeFD
@@ -112,9 +114,9 @@ func (q *sendQueue) Write(p []byte) (int, error) {
 			return n, nil
 		}
 	}
-	if held := len(q.queue) + q.writing; held > 0 && held+len(rest) > q.max {
+	if held := len(q.queue) + q.writing; held > 0 && held+len(rest) > q.bound {
 		q.cutOffLocked("cutting off client: slow consumer, it fell further behind than the send buffer",
-			"queued_bytes", held, "send_buffer", q.max)
+			"queued_bytes", held, "send_buffer", q.bound)
 		return 0, q.err
 	}
 	if q.queue == nil {
@@ -159,13 +161,14 @@ func (q *sendQueue) writeOut() {
 		err := q.writeChunk(chunk)
 
 		q.mu.Lock()
-		q.written += uint64(len(chunk) - q.writing)
+		left := q.writing
+		q.written += uint64(len(chunk) - left)
 		q.writing = 0
 		q.spare = chunk[:0] // the next queue, once the one filling now is taken
 		if err != nil && q.err == nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				q.cutOffLocked("cutting off client: it took nothing it was sent for the write timeout",
-					"timeout", q.timeout, "queued_bytes", len(chunk)+len(q.queue))
+					"timeout", q.timeout, "queued_bytes", left+len(q.queue))
 			} else {
 				q.failLocked(err)
 			}
@@ -204,6 +207,7 @@ func (q *sendQueue) writeChunk(b []byte) error {
 func (q *sendQueue) cutOffLocked(msg string, args ...any) {
 	q.err = errSlowConsumer
 	_ = q.Conn.Close()
+	q.signalLocked()
 	client := ""
 	if id := q.client.Load(); id != nil {
 		client = *id
@@ -215,6 +219,7 @@ func (q *sendQueue) cutOffLocked(msg string, args ...any) {
 func (q *sendQueue) failLocked(err error) {
 	q.err = fmt.Errorf("write: %w", err)
 	_ = q.Conn.Close()
+	q.signalLocked()
 }
 
 // signalLocked tells a waiting pacer that the queue moved.
@@ -233,8 +238,8 @@ func (q *sendQueue) state() (queued int, written uint64, failed bool) {
 }
 
 // moved returns a channel signalled whenever the writer has written a chunk
-// or stopped. It is made on first use: only a pacer waiting for this client
-// asks for it.
+// or stopped, and when the client is cut off or closed. It is made on first
+// use: only a pacer waiting for this client asks for it.
 func (q *sendQueue) moved() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -251,6 +256,7 @@ func (q *sendQueue) Close() error {
 	if q.err == nil {
 		q.err = net.ErrClosed
 	}
+	q.signalLocked() // a pacer waiting for this client gives up
 	q.mu.Unlock()
 	err := q.Conn.Close() // a writer blocked on the socket returns at once
 	q.wg.Wait()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"hearth"
 )
 
 // fillQueue writes numbered 1 KB records to q until some of them wait in
@@ -200,4 +202,74 @@ func TestSendQueue(t *testing.T) {
 			t.Fatalf("write after Close: %v, want net.ErrClosed", err)
 		}
 	})
+}
+
+func TestSendBufferSetting(t *testing.T) {
+	bus := hearth.NewBus(hearth.BusOptions{})
+	t.Cleanup(bus.Close)
+	_, err := New(Config{Addr: "127.0.0.1:0", Limits: Limits{SendBuffer: 1024}}, bus)
+	if err == nil || !strings.Contains(err.Error(), "Limits.SendBuffer 1024: want >= 4096 bytes") {
+		t.Fatalf("New with a 1 KB send buffer: %v, want it refused saying why", err)
+	}
+}
+
+// BenchmarkSocketWrite measures one small write to a healthy client's
+// socket: through the send queue (tried at once, without waiting), and as
+// the guard wrote before it (a write deadline set, then a write that may
+// wait). The client reads everything on a goroutine of its own.
+func BenchmarkSocketWrite(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		write func(b *testing.B, c net.Conn) func([]byte) error
+	}{
+		{"send queue", func(b *testing.B, c net.Conn) func([]byte) error {
+			q := newSendQueue(c, DefaultSendBuffer, time.Second, slog.New(slog.DiscardHandler))
+			b.Cleanup(func() { _ = q.Close() })
+			return func(p []byte) error { _, err := q.Write(p); return err }
+		}},
+		{"deadline per write", func(_ *testing.B, c net.Conn) func([]byte) error {
+			return func(p []byte) error {
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, err := c.Write(p)
+				return err
+			}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer client.Close()
+			server, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer server.Close()
+			drained := make(chan struct{})
+			go func() {
+				defer close(drained)
+				_, _ = io.Copy(io.Discard, client)
+			}()
+			write := tc.write(b, server)
+			p := make([]byte, 64) // a small PUBLISH
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := write(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			_ = server.Close()
+			_ = client.Close()
+			<-drained
+		})
+	}
 }

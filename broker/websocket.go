@@ -35,12 +35,12 @@ func (c WebSocketConfig) validate() []error {
 // wsListener serves MQTT over WebSocket. It is the broker's own rather
 // than mochi's listeners.Websocket, which cannot take the guards: mochi's
 // serves on an address it binds itself (no gate on accept, no port to learn
-// for ":0"), and its connection wrapper hides the websocket.Conn whose write
-// deadline gorilla resets on every write, so a browser tab that stops
-// reading would stall publishers again. Here the HTTP server accepts
-// through the gate like the TCP listener, and the MQTT byte stream carried
+// for ":0"), and its sockets would have no send queue, so a browser tab that
+// stops reading would stall publishers again. Here the HTTP server accepts
+// through the gate like the TCP listener, gorilla writes its frames into
+// the socket's send queue (sendqueue.go), and the MQTT byte stream carried
 // in the WebSocket messages goes through the same guarded conn (framing,
-// packet checks, connect deadline, a deadline on every write).
+// packet checks, connect deadline).
 type wsListener struct {
 	id  string
 	ln  *listener // admits sockets (gate), hands them out raw
