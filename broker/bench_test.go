@@ -90,7 +90,7 @@ func BenchmarkHookPublishQoS0(b *testing.B) {
 	bus := hearth.NewBus(hearth.BusOptions{Size: 1 << 14})
 	defer bus.Close()
 	server := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
-	h := &hook{events: bus, server: server, log: slog.New(slog.DiscardHandler), ctx: context.Background()}
+	h := &hook{events: bus, server: server, log: slog.New(slog.DiscardHandler), ctx: context.Background(), unlogged: newUnlogged()}
 	cl := server.NewClient(nil, "bench", "hall_motion", false)
 	pk := publishPacket("home/hall_motion", 0, 0, `{"occupancy":true,"illuminance":12}`)
 

@@ -90,8 +90,10 @@ func TestRetainedLimit(t *testing.T) {
 	retain(hoarder, "kept/4", "one too many") // its token never completes: the client is cut off
 	waitClosed(t, cutOff, "a client retaining past the limit")
 
-	publish(t, other, "kept/marker", 1, []byte("marker"))
-	if ev := r.next(); ev.Topic != "kept/marker" {
+	// The marker is outside kept/#: mochi may still be delivering it when
+	// the reader below subscribes, which must then not see it.
+	publish(t, other, "marker", 1, []byte("marker"))
+	if ev := r.next(); ev.Topic != "marker" {
 		t.Fatalf("bus got %s (%q): the refused message was logged", ev.Topic, ev.Payload)
 	}
 	// A new subscriber finds what was kept, and not what was refused.
