@@ -237,26 +237,51 @@ func TestIndexingStartsByCountOrAge(t *testing.T) {
 	}
 }
 
-// BenchmarkIndexChunk measures the indexer on the benchmark house's tail
-// (1,000 motion sensors and their lights, a full tail of defaultIndexEvery
-// events): each op is a whole round; max-ms/chunk is how long a QoS 1
-// message that arrives during one of its transactions waits at most.
+// unindexedHouseLog writes a log of defaultIndexEvery events of the
+// benchmark house (1,000 motion sensors and their lights) as a crash before
+// any round of indexing would leave it, and returns its path.
+func unindexedHouseLog(b *testing.B) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "hearth.db")
+	st, err := Open(path, testLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.indexer.every = 1 << 30
+	r := startRunOn(b, st, hearth.NewBus(hearth.BusOptions{NextSeq: 1, Durable: true}))
+	gen := newHouse(houseLoad{devices: 1000, reactEvery: 1, payload: motionPayload})
+	for range defaultIndexEvery / 4 {
+		gen.sensorEvent(b, r)
+	}
+	r.waitDurable(b, r.bus.NextSeq()-1)
+	if err := r.stop(); err != nil {
+		b.Fatal(err)
+	}
+	// Run indexed the tail when it stopped: undo that.
+	for _, stmt := range []string{`DELETE FROM events_by_device`, `DELETE FROM events_by_topic`, `DELETE FROM events_by_kind`,
+		`UPDATE meta SET value = 0 WHERE key = 'indexed_seq'`} {
+		if _, err := st.w.Exec(stmt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkIndexChunk measures the indexer on a full tail of the benchmark
+// house: each op is a whole round; max-ms/chunk is how long a QoS 1 message
+// that arrives during one of its transactions waits at most.
 func BenchmarkIndexChunk(b *testing.B) {
+	template := unindexedHouseLog(b)
 	var longest, total time.Duration
 	chunks := 0
 	for b.Loop() {
 		b.StopTimer()
-		st := openStore(b)
-		st.indexer.every = 1 << 30 // the round starts below, not during the filling
-		r := startRun(b, st)
-		gen := newHouse(houseLoad{devices: 1000, rate: 1000, reactEvery: 1, payload: motionPayload})
-		for range defaultIndexEvery / 4 {
-			gen.sensorEvent(b, r)
-		}
-		r.waitDurable(b, r.bus.NextSeq()-1)
-		if err := r.stop(); err != nil {
-			b.Fatal(err)
-		}
+		path := filepath.Join(b.TempDir(), "hearth.db")
+		copyFile(b, template, path)
+		st := openAt(b, path)
 		b.StartTimer()
 		for {
 			began := time.Now()
@@ -282,33 +307,7 @@ func BenchmarkIndexChunk(b *testing.B) {
 // which Open reads back into memory. A clean stop indexes the tail first
 // (finishRun).
 func BenchmarkOpenWithAFullTail(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "hearth.db")
-	st, err := Open(path, testLogger(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	st.indexer.every = 1 << 30
-	r := startRunOn(b, st, hearth.NewBus(hearth.BusOptions{NextSeq: 1, Durable: true}))
-	gen := newHouse(houseLoad{devices: 1000, reactEvery: 1, payload: motionPayload})
-	for range defaultIndexEvery / 4 {
-		gen.sensorEvent(b, r)
-	}
-	r.waitDurable(b, r.bus.NextSeq()-1)
-	if err := r.stop(); err != nil {
-		b.Fatal(err)
-	}
-	// As a crash before any round of indexing would leave it (Run indexed
-	// the tail when it stopped).
-	for _, stmt := range []string{`DELETE FROM events_by_device`, `DELETE FROM events_by_topic`, `DELETE FROM events_by_kind`,
-		`UPDATE meta SET value = 0 WHERE key = 'indexed_seq'`} {
-		if _, err := st.w.Exec(stmt); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := st.Close(); err != nil {
-		b.Fatal(err)
-	}
+	path := unindexedHouseLog(b)
 	for b.Loop() {
 		st, err := Open(path, testLogger(b))
 		if err != nil {

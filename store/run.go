@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"hearth"
 )
@@ -158,7 +159,8 @@ func waitedFor(evs []hearth.Event) bool {
 }
 
 // commit writes batch in one transaction, with synchronous=FULL when
-// somebody waits for one of its events and NORMAL otherwise (syncmode.go).
+// somebody waits for one of its events (or the last sync is a second old)
+// and NORMAL otherwise (syncmode.go).
 // Once it is committed, the batch joins the tail (tail.go) and the device
 // changes it implies wait for the next devices snapshot (snapshot.go): the
 // transaction writes the events table alone, whose new rows go to the end
@@ -172,7 +174,7 @@ func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer conn.Close()
-	if err := s.sync.commitSet(ctx, conn, waitedFor(batch)); err != nil {
+	if err := s.sync.commitSet(ctx, conn, waitedFor(batch), time.Now()); err != nil {
 		return err
 	}
 	defer s.sync.restore(conn)

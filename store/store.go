@@ -159,6 +159,7 @@ func (s *Store) open() error {
 	if err := s.tail.load(ctx, s.w); err != nil {
 		return err
 	}
+	s.sync.synced = time.Now()
 	return s.snap.load(ctx, s.w)
 }
 

@@ -27,13 +27,15 @@ func TestCommitsWaitForTheDiskOnlyWhenSomebodyWaits(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		batch    []hearth.Event
-		stuck    bool // the writer was left at NORMAL by a failed restore
+		stuck    bool          // the writer was left at NORMAL by a failed restore
+		synced   time.Duration // how long ago the last FULL commit was
 		wantFull bool
 	}{
-		{"a batch nobody waits for commits with NORMAL", quiet, false, false},
-		{"a batch with a QoS 1 message commits with FULL", acked, false, true},
-		{"a QoS 1 message mixed into a quiet batch makes it FULL", append(append([]hearth.Event(nil), quiet...), acked...), false, true},
-		{"a writer left at NORMAL is set back to FULL before a QoS 1 commit", acked, true, true},
+		{"a batch nobody waits for commits with NORMAL", quiet, false, 0, false},
+		{"a batch nobody waits for commits with FULL a second after the last sync", quiet, false, syncEvery, true},
+		{"a batch with a QoS 1 message commits with FULL", acked, false, 0, true},
+		{"a QoS 1 message mixed into a quiet batch makes it FULL", append(append([]hearth.Event(nil), quiet...), acked...), false, 0, true},
+		{"a writer left at NORMAL is set back to FULL before a QoS 1 commit", acked, true, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := openStore(t)
@@ -50,6 +52,7 @@ func TestCommitsWaitForTheDiskOnlyWhenSomebodyWaits(t *testing.T) {
 					t.Fatal("could not put the writer at NORMAL")
 				}
 			}
+			st.sync.synced = time.Now().Add(-c.synced)
 			commitDirect(t, st, append([]hearth.Event(nil), c.batch...))
 			if st.sync.lastFull != c.wantFull {
 				t.Fatalf("commit with FULL = %v, want %v", st.sync.lastFull, c.wantFull)

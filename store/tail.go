@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -147,8 +148,6 @@ func (t *tail) load(ctx context.Context, db *sql.DB) error {
 // tailFilter selects tail entries: each non-empty field must match.
 type tailFilter struct {
 	device, topic, kind string
-	// topicPrefix selects topics starting with it (LatestMessages).
-	topicPrefix string
 }
 
 // tailView is what a query needs of the tail, copied under its lock.
@@ -180,7 +179,7 @@ func (t *tail) find(f tailFilter, from, below uint64, limit int) tailView {
 	}
 	hi := len(t.entries)
 	if below > 0 {
-		hi, _ = slices.BinarySearchFunc(t.entries, below, func(e tailEntry, s uint64) int { return cmpSeq(e.seq, s) })
+		hi, _ = slices.BinarySearchFunc(t.entries, below, func(e tailEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	}
 	for i := hi - 1; i >= 0; i-- {
 		e := &t.entries[i]
@@ -190,25 +189,12 @@ func (t *tail) find(f tailFilter, from, below uint64, limit int) tailView {
 		if (dev != 0 && e.device != dev) || (top != 0 && e.topic != top) || (kind != 0 && e.kind != kind) {
 			continue
 		}
-		if f.topicPrefix != "" && !strings.HasPrefix(t.names[e.topic], f.topicPrefix) {
-			continue
-		}
 		v.seqs = append(v.seqs, e.seq)
 		if limit > 0 && len(v.seqs) == limit {
 			break
 		}
 	}
 	return v
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // latestTopics returns the tail's bounds and, for every topic starting
@@ -280,7 +266,7 @@ func unixSec(t time.Time) uint32 {
 func (t *tail) advance(base uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(t.entries, base+1, func(e tailEntry, s uint64) int { return cmpSeq(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(t.entries, base+1, func(e tailEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	rest := t.entries[i:]
 	names := t.names
 	t.resetNamesLocked()
