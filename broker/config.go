@@ -109,6 +109,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	if c.MaxClients == 0 {
+		c.MaxClients = c.Limits.Clients
+	}
 	setDefault(&c.MaxClients, DefaultMaxClients)
 	setDefault(&c.MaxKeepalive, DefaultMaxKeepalive)
 	setDefault(&c.MaximumClientWritesPending, DefaultMaximumClientWritesPending)

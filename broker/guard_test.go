@@ -149,19 +149,24 @@ func TestGuard(t *testing.T) {
 		}
 	})
 
-	t.Run("sockets over the limit are closed at accept", func(t *testing.T) {
-		h := startHub(t, Config{MaxClients: 2, ConnectTimeout: time.Hour}, true)
-		first := dialRaw(t, h.addr)
-		dialRaw(t, h.addr)
-		third := dialRaw(t, h.addr)
-		third.expectClosed()
-		if n := strings.Count(h.logs.String(), "refusing new ones"); n != 1 {
-			t.Fatalf("want the refusal logged once, got %d", n)
-		}
+	for name, cfg := range map[string]Config{
+		"sockets over the limit are closed at accept":          {MaxClients: 2, ConnectTimeout: time.Hour},
+		"the config file's limits.clients sets the same limit": {Limits: Limits{Clients: 2}, ConnectTimeout: time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := startHub(t, cfg, true)
+			first := dialRaw(t, h.addr)
+			dialRaw(t, h.addr)
+			third := dialRaw(t, h.addr)
+			third.expectClosed()
+			if n := strings.Count(h.logs.String(), "refusing new ones"); n != 1 {
+				t.Fatalf("want the refusal logged once, got %d", n)
+			}
 
-		_ = first.conn.Close()
-		eventually(t, "a slot is free again", func() bool { return tryConnect(h.addr, "fourth") })
-	})
+			_ = first.conn.Close()
+			eventually(t, "a slot is free again", func() bool { return tryConnect(h.addr, "fourth") })
+		})
+	}
 }
 
 // dialSmallBuffer dials with a receive buffer set before the connection is

@@ -56,6 +56,10 @@ type Limits struct {
 	// behind is cut off as a slow consumer, so that it holds up no one else.
 	// A message into an empty buffer is always taken, whatever its size.
 	SendBuffer int `yaml:"send_buffer_per_client,omitempty"`
+	// Clients caps the connected clients (open sockets) of the whole broker:
+	// Config.MaxClients, settable from the config file. A house with more
+	// than the default 1,000 MQTT clients raises it.
+	Clients int `yaml:"clients,omitempty"`
 }
 
 func (l Limits) withDefaults() Limits {
@@ -82,6 +86,9 @@ func (l Limits) validate() []error {
 	}
 	if l.MaxRetained < 1 {
 		errs = append(errs, fmt.Errorf("Limits.MaxRetained %d: want >= 1", l.MaxRetained))
+	}
+	if l.Clients < 0 {
+		errs = append(errs, fmt.Errorf("Limits.Clients %d: want >= 0 (0 means the default, %d)", l.Clients, DefaultMaxClients))
 	}
 	if l.SendBuffer < minSendBuffer {
 		errs = append(errs, fmt.Errorf("Limits.SendBuffer %d: want >= %d bytes", l.SendBuffer, minSendBuffer))
