@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"hearth"
+	"hearth/internal/disktest"
 )
 
 // ringSize is a small bus ring, so that a test shows with a few events that
@@ -274,52 +274,8 @@ func readUntilGap(t *testing.T, sub *hearth.Subscription) hearth.Event {
 	}
 }
 
-// mountTmpfs mounts a small tmpfs on a new folder for the test, or skips
-// the test where mounting is not allowed.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file into dir until the disk is full, and returns it.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			break
-		}
-	}
-	for len(chunk) > 1 { // the last crumbs
-		chunk = chunk[:len(chunk)/2]
-		_, _ = f.Write(chunk)
-	}
-	return path
-}
-
 func TestRunRidesOutAFullDisk(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := disktest.Tmpfs(t, "8m")
 	log, loggedErrors := newLogRecorder(t)
 	st, err := Open(filepath.Join(dir, "hearth.db"), log)
 	if err != nil {
@@ -337,7 +293,7 @@ func TestRunRidesOutAFullDisk(t *testing.T) {
 	published = append(published, r.publish(t, hearth.Event{Kind: hearth.KindMessage, Topic: "home/hall", QoS: 1})...)
 	r.waitDurable(t, published[0].Seq)
 
-	filler := fill(t, dir)
+	filler := disktest.Fill(t, dir)
 	// The write-ahead log may have room left in pages it already has: write
 	// until the disk refuses.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

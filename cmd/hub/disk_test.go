@@ -1,18 +1,17 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"hearth/internal/disktest"
 )
 
 const motionLight = `
@@ -24,47 +23,6 @@ const motionLight = `
     - set: hall_light
       state: {state: "ON"}
 `
-
-// mountTmpfs mounts a small tmpfs for the hub's data folder, or skips the
-// test where mounting is not allowed.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "card")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() { // registered before the hub's: runs after it closed
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file into dir until the disk is full, and returns it.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for chunk := make([]byte, 1<<20); len(chunk) > 0; chunk = chunk[:len(chunk)/2] {
-		for {
-			if _, err := f.Write(chunk); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("fill: %v", err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
 
 // healthz returns /healthz's status code and "status".
 func healthz(t *testing.T, httpAddr string) (int, string) {
@@ -91,7 +49,7 @@ func metricsText(t *testing.T, httpAddr string) string {
 }
 
 func TestTheHubRidesOutAFullDisk(t *testing.T) {
-	card := mountTmpfs(t, "32m")
+	card := disktest.Tmpfs(t, "32m")
 	app, _ := startHubWith(t, motionLight, func(c *Config) {
 		c.DataDir = card
 		c.DiskTrouble.retryMax = 50 * time.Millisecond
@@ -115,7 +73,7 @@ func TestTheHubRidesOutAFullDisk(t *testing.T) {
 
 	// The card fills up (another program's files, say). The camera's
 	// pictures keep coming until the log cannot take them.
-	filler := fillDisk(t, card)
+	filler := disktest.Fill(t, card)
 	picture := strings.Repeat("x", 4096)
 	for i := 0; app.bus.DurableErr() == nil; i++ {
 		for range 5 {
