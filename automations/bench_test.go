@@ -3,11 +3,11 @@ package automations
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"hearth"
+	"hearth/internal/benchhouse"
 )
 
 // chanCommander hands each command to the benchmark through a channel.
@@ -192,32 +192,7 @@ func BenchmarkRunWithTrace(b *testing.B) {
 // checking and compiling the file of the end-to-end benchmark (1,000 pairs of
 // motion i turns light i on and off, with conditions).
 func BenchmarkLoad(b *testing.B) {
-	var src strings.Builder
-	for i := range 1000 {
-		fmt.Fprintf(&src, `- id: motion_%[1]d_on
-  description: Light %[1]d on when motion %[1]d sees someone in the dark
-  triggers:
-    - device: motion_%[1]d
-      when: occupancy == true
-  conditions:
-    - (states.lux_%[1]d.illuminance ?? 0) < 30
-    - (states.house.mode ?? "home") != "away"
-  actions:
-    - set: light_%[1]d
-      state: {state: "ON", brightness: 200}
-- id: motion_%[1]d_off
-  description: Light %[1]d off when motion %[1]d stops
-  triggers:
-    - device: motion_%[1]d
-      when: occupancy == false
-  conditions:
-    - (states.house.mode ?? "home") != "party"
-  actions:
-    - set: light_%[1]d
-      state: {state: "OFF"}
-`, i)
-	}
-	data := []byte(src.String())
+	data := benchhouse.Automations(1000)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

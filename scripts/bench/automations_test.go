@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hearth/internal/benchhouse"
 )
 
 func TestGeneratedAutomationsLoadInTheHub(t *testing.T) {
@@ -18,13 +20,13 @@ func TestGeneratedAutomationsLoadInTheHub(t *testing.T) {
 		starts  bool
 		mention string // in the hub's output when it refuses
 	}{
-		{name: "one automation loads", yaml: automationsYAML(1), starts: true},
-		{name: "a hundred automations load", yaml: automationsYAML(100), starts: true},
+		{name: "one automation loads", yaml: benchhouse.Automations(1), starts: true},
+		{name: "a hundred automations load", yaml: benchhouse.Automations(100), starts: true},
 		{
 			// The control: the hub does validate the file at start-up, so a
 			// start above means the generated YAML passed.
 			name:    "a misspelt condition stops the hub",
-			yaml:    []byte(strings.Replace(string(automationsYAML(2)), "illuminance ?? 0) < 30", "illuminance ?? 0) <<< 30", 1)),
+			yaml:    []byte(strings.Replace(string(benchhouse.Automations(2)), "illuminance ?? 0) < 30", "illuminance ?? 0) <<< 30", 1)),
 			mention: "motion_0_on",
 		},
 	}
@@ -59,7 +61,7 @@ func TestGeneratedAutomationsLoadInTheHub(t *testing.T) {
 }
 
 func TestAutomationsYAMLHasTwoEntriesPerAutomation(t *testing.T) {
-	y := string(automationsYAML(7))
+	y := string(benchhouse.Automations(7))
 	for _, want := range []string{"- id: motion_0_on", "- id: motion_6_off", "set: light_6", "states.lux_6.illuminance"} {
 		if !strings.Contains(y, want) {
 			t.Errorf("generated YAML lacks %q", want)
