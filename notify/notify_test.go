@@ -154,7 +154,9 @@ func TestClose(t *testing.T) {
 	t.Run("a full queue fails the notification at once", func(t *testing.T) {
 		bus, log := newBus(t)
 		release := make(chan struct{})
+		entered := make(chan struct{}, 1)
 		stuck := newHook(t, func(int, *http.Request) (int, string) {
+			entered <- struct{}{}
 			<-release
 			return http.StatusOK, ""
 		})
@@ -162,10 +164,14 @@ func TestClose(t *testing.T) {
 		ch := webhookChannel("stuck", stuck.srv.URL)
 		ch.Queue = 1
 		n := start(t, Options{Channels: []ChannelConfig{ch}, Events: bus})
-		var last hearth.Event
-		for range 3 { // one being sent, one queued, one too many
-			last, _ = n.Notify(context.Background(), hearth.Notification{Message: "x", Channels: []string{"stuck"}})
+		send := func() hearth.Event {
+			ev, _ := n.Notify(context.Background(), hearth.Notification{Message: "x", Channels: []string{"stuck"}})
+			return ev
 		}
+		send() // being sent: the queue is free again once the try has begun
+		<-entered
+		send()         // queued
+		last := send() // one too many
 		evs := log.waitFor(t, "the refusal", final(last.Seq, "stuck"))
 		if got := outcomesOf(evs, last.Seq, "stuck"); got[0].Error != "1 notifications are already waiting for this channel" {
 			t.Errorf("outcome %+v", got)
