@@ -118,14 +118,32 @@ func (s *Store) Run(ctx context.Context, sub *hearth.Subscription, d Durability)
 // meanwhile, so that a house sending a message now and then shares one
 // commit among many of them instead of paying a full commit (tens of KB of
 // write-ahead log and an fsync) for each: an SD card lives longer. A message
-// somebody waits for ends the wait at once. It returns the batch, whether
-// the bus closed, and an error that ended the gathering early (the batch
-// gathered so far is still to be committed).
+// somebody waits for ends the wait at once.
+//
+// A batch somebody waits for is committed at once, unless QoS 1 messages
+// come so fast that holding it for the ack delay lets the next ones share
+// its commit (see ackGather).
+//
+// It returns the batch, whether the bus closed, and an error that ended the
+// gathering early (the batch gathered so far is still to be committed).
 func (s *Store) gather(ctx context.Context, sub *hearth.Subscription, buf, batch []hearth.Event) ([]hearth.Event, bool, error) {
-	if s.quietDelay <= 0 || waitedFor(batch) {
+	if !waitedFor(batch) {
+		return gatherFor(ctx, sub, buf, batch, s.quietDelay, true)
+	}
+	delay := s.ack.delay(time.Now(), waitingClient(batch), s.ackDelay)
+	if delay > 0 {
+		s.held.Add(1)
+	}
+	return gatherFor(ctx, sub, buf, batch, delay, false)
+}
+
+// gatherFor adds to batch what sub delivers within delay, until buf is
+// full, or until a message somebody waits for comes when untilWaited.
+func gatherFor(ctx context.Context, sub *hearth.Subscription, buf, batch []hearth.Event, delay time.Duration, untilWaited bool) ([]hearth.Event, bool, error) {
+	if delay <= 0 {
 		return batch, false, nil
 	}
-	wait, cancel := context.WithTimeout(ctx, s.quietDelay)
+	wait, cancel := context.WithTimeout(ctx, delay)
 	defer cancel()
 	// Read only with room for a whole group of events, so that a message and
 	// the state change it made share their commit.
@@ -140,11 +158,48 @@ func (s *Store) gather(ctx context.Context, sub *hearth.Subscription, buf, batch
 		case err != nil:
 			return batch, false, err
 		}
-		if waitedFor(more) {
+		if untilWaited && waitedFor(more) {
 			break
 		}
 	}
 	return batch, false, nil
+}
+
+// ackGather decides when a batch holding a QoS 1 message waits for the next
+// ones. A commit somebody waits for writes a few KB of write-ahead log and
+// syncs it however few messages it carries, so when many clients send QoS
+// 1 at once, holding each batch a millisecond lets several share one: at
+// 1,000 messages a second that takes a third off what the disk is given,
+// for a millisecond more on each PUBACK. It is worth it only when they come
+// fast (the previous such batch less than five delays ago: more than 200 a
+// second) and from another client than the previous batch's: a lone client
+// that waits for each PUBACK before its next message would only be slowed
+// down.
+type ackGather struct {
+	last   time.Time // when the previous batch somebody waits for came
+	client string    // whose message it was
+}
+
+// delay says how long the batch that came at now, with client's message,
+// waits, when d is the ack delay.
+func (a *ackGather) delay(now time.Time, client string, d time.Duration) time.Duration {
+	busy := now.Sub(a.last) < 5*d && client != a.client
+	a.last, a.client = now, client
+	if !busy {
+		return 0
+	}
+	return d
+}
+
+// waitingClient is the client of the last message in batch somebody waits
+// for.
+func waitingClient(batch []hearth.Event) string {
+	for i := len(batch) - 1; i >= 0; i-- {
+		if e := &batch[i]; e.QoS > 0 && e.Kind == hearth.KindMessage {
+			return e.Client
+		}
+	}
+	return ""
 }
 
 // waitedFor reports whether a publisher waits for one of the events to be

@@ -52,10 +52,16 @@ type Store struct {
 	setStateSeq  *sql.Stmt
 
 	batches atomic.Uint64 // committed group commits, for tests and logs
+	held    atomic.Uint64 // batches held for the ack delay, for tests
 
 	// quietDelay is how long Run holds a batch nobody waits for before it
 	// commits it (see gather); set before Run.
 	quietDelay time.Duration
+	// ackDelay is how long Run may hold a batch somebody waits for, while
+	// QoS 1 messages come fast from several clients (see ackGather); set
+	// before Run. ack belongs to Run.
+	ackDelay time.Duration
+	ack      ackGather
 
 	// The write path's state, besides the database: the log's tail, indexed
 	// in memory (tail.go); the indexer that moves it into the index tables
@@ -88,6 +94,16 @@ const DefaultQuietDelay = time.Second
 // batch at once. Call it before Run.
 func (s *Store) SetQuietDelay(d time.Duration) { s.quietDelay = d }
 
+// DefaultAckDelay is how long a batch holding a QoS 1 message may wait to
+// share its commit with the next ones while many come at once (see
+// ackGather in run.go): their acknowledgements come up to this much later.
+// A house sending QoS 1 now and then never waits.
+const DefaultAckDelay = time.Millisecond
+
+// SetAckDelay changes DefaultAckDelay for this store; 0 commits every batch
+// somebody waits for at once. Call it before Run.
+func (s *Store) SetAckDelay(d time.Duration) { s.ackDelay = d }
+
 // Open opens (creating if needed) the database at path, with its folder made
 // 0700 and its file 0600, and brings its schema up to date.
 func Open(path string, log *slog.Logger) (*Store, error) {
@@ -103,7 +119,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 
-	s := &Store{log: log, path: path, quietDelay: DefaultQuietDelay,
+	s := &Store{log: log, path: path, quietDelay: DefaultQuietDelay, ackDelay: DefaultAckDelay,
 		indexer: indexer{every: defaultIndexEvery, age: defaultIndexAge, chunk: defaultIndexChunk},
 		snap:    deviceSnapshot{every: defaultSnapshotEvery, interval: defaultSnapshotInterval},
 	}
