@@ -267,3 +267,75 @@ func TestARestartDuringAWaitWithoutTimeoutWaitsAgain(t *testing.T) {
 	want(t, "commands", l2.commands(), []string{"20:00:00 out waiting door#1", "22:00:00 out closed go door#1"})
 	want(t, "stored timers once the door closed", l2.timerIDs(), nil)
 }
+
+func TestRunNumbersAndLastRunsGoOnAfterARestart(t *testing.T) {
+	const (
+		hall = `
+- id: hall
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions: [{set: hall_light, state: {state: "ON"}}]`
+		porch = `
+- id: porch
+  triggers: [{device: door, when: "contact == false"}]
+  actions: [{set: porch_light, state: {state: "ON"}}]`
+		attic = `
+- id: attic
+  triggers: [{device: attic_sensor, when: "occupancy == true"}]
+  actions: [{set: attic_light, state: {state: "ON"}}]`
+	)
+	for _, tc := range []struct {
+		name  string
+		again func(t *testing.T, l *live) *live
+	}{
+		{"the automations are loaded before the engine resumes", func(t *testing.T, l *live) *live {
+			return restart(t, l, hall+porch+attic)
+		}},
+		{"the automations are added by a reload after it resumed", func(t *testing.T, l *live) *live {
+			l2 := restart(t, l, attic)
+			set, err := l2.e.LoadBytes("automations.yaml", []byte(hall+porch+attic))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch := l2.e.Replace(set); len(ch.Added) != 2 {
+				t.Fatalf("changes %+v, want hall and porch added", ch)
+			}
+			return l2
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, hall+porch+attic, nil)
+			l.state("motion", `{"occupancy":true}`)
+			l.state("motion", `{"occupancy":false}`)
+			l.state("motion", `{"occupancy":true}`)
+			l.state("door", `{"contact":false}`)
+
+			l2 := tc.again(t, l)
+			for id, wantRun := range map[string]string{"hall": "hall#2", "porch": "porch#1", "attic": ""} {
+				info, err := l2.e.Get(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := ""
+				if info.LastRun != nil {
+					got = info.LastRun.Run
+				}
+				if got != wantRun {
+					t.Errorf("last run of %s after the restart: %q, want %q", id, got, wantRun)
+				}
+			}
+			l2.state("motion", `{"occupancy":false}`)
+			l2.state("motion", `{"occupancy":true}`)
+			l2.state("door", `{"contact":true}`)
+			l2.state("door", `{"contact":false}`)
+			l2.state("attic_sensor", `{"occupancy":true}`)
+			want(t, "commands", l2.commands(), []string{
+				`20:00:00 home/hall_light/set {"state":"ON"} hall#1`,
+				`20:00:00 home/hall_light/set {"state":"ON"} hall#2`,
+				`20:00:00 home/porch_light/set {"state":"ON"} porch#1`,
+				`20:00:00 home/hall_light/set {"state":"ON"} hall#3`,
+				`20:00:00 home/porch_light/set {"state":"ON"} porch#2`,
+				`20:00:00 home/attic_light/set {"state":"ON"} attic#1`,
+			})
+		})
+	}
+}

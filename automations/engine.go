@@ -18,6 +18,16 @@ type Publisher interface {
 	Publish(e hearth.Event) (hearth.Event, error)
 }
 
+// EventLog reads runs back from the log (the store): the traces of one
+// automation (Events, for the page) and, at start, the newest run of each
+// automation at once, from which run numbers go on.
+type EventLog interface {
+	hearth.EventLog
+	// NewestOnTopics returns the newest event of kind on each of topics, in
+	// log order; a topic without one has none.
+	NewestOnTopics(ctx context.Context, kind hearth.Kind, topics []string) ([]hearth.Event, error)
+}
+
 // Options configure an Engine.
 type Options struct {
 	// Commander sends the commands of set, publish and scene actions.
@@ -39,7 +49,7 @@ type Options struct {
 	// *hearth.Bus); nil: traces stay in memory (the last few per automation).
 	Events Publisher
 	// Log reads traces back (the store); nil: from memory.
-	Log hearth.EventLog
+	Log EventLog
 	// Latitude and Longitude (degrees, north and east positive) place the
 	// house for sun triggers and the sunrise()/sunset() helpers; both zero
 	// means not given, and sun triggers never fire.
@@ -84,7 +94,7 @@ type Engine struct {
 	base        string
 	persist     Persist
 	events      Publisher
-	eventLog    hearth.EventLog
+	eventLog    EventLog
 	where       where
 	helpers     helpers
 	maxChain    int

@@ -1,6 +1,7 @@
 package automations
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -209,6 +210,17 @@ func (m *memLog) all() []hearth.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.evs)
+}
+
+// NewestOnTopics is what the store does in one query, by a walk back.
+func (m *memLog) NewestOnTopics(ctx context.Context, kind hearth.Kind, topics []string) ([]hearth.Event, error) {
+	var out []hearth.Event
+	for _, topic := range topics {
+		evs, _ := m.Events(ctx, hearth.EventQuery{Kind: kind, Topic: topic, Limit: 1})
+		out = append(out, evs...)
+	}
+	slices.SortFunc(out, func(a, b hearth.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
 }
 
 func (m *memLog) Events(ctx context.Context, q hearth.EventQuery) ([]hearth.Event, error) {

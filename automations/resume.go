@@ -238,27 +238,38 @@ func runNumber(id string) (uint64, bool) {
 	return n, err == nil
 }
 
-// loadRunNumbers reads each automation's newest trace from the log, so run
-// numbers go on from where they were and the list shows the last run.
+// loadRunNumbers reads each automation's newest trace from the log, all in
+// one call, so run numbers go on from where they were and the list shows
+// the last run.
 func (e *Engine) loadRunNumbers(ctx context.Context, runners []*runner) {
+	byTopic := make(map[string]*runner, len(runners))
+	topics := make([]string, 0, len(runners))
 	for _, rn := range runners {
-		evs, err := e.eventLog.Events(ctx, hearth.EventQuery{Kind: hearth.KindRun, Topic: traceTopic(rn.def().ID), Limit: 1})
-		if err != nil {
-			e.log.Warn("last run not read from the log", "automation", rn.def().ID, "err", err)
+		t := traceTopic(rn.def().ID)
+		byTopic[t] = rn
+		topics = append(topics, t)
+	}
+	evs, err := e.eventLog.NewestOnTopics(ctx, hearth.KindRun, topics)
+	if err != nil {
+		e.log.Warn("last runs not read from the log: run numbers start again from 1", "automations", len(runners), "err", err)
+		return
+	}
+	for _, ev := range evs {
+		rn := byTopic[ev.Topic]
+		if rn == nil {
 			continue
 		}
-		if len(evs) == 0 {
+		// A trace's summary is at the top of its JSON: the steps need not
+		// be decoded.
+		var sum hearth.RunSummary
+		if json.Unmarshal(ev.Payload, &sum) != nil {
 			continue
 		}
-		var tr hearth.Trace
-		if json.Unmarshal(evs[0].Payload, &tr) != nil {
-			continue
-		}
-		if n, ok := runNumber(tr.Run); ok && rn.seq.Load() < n {
+		if n, ok := runNumber(sum.Run); ok && rn.seq.Load() < n {
 			rn.seq.Store(n)
 		}
 		if rn.stats.lastRun() == nil {
-			rn.stats.started(tr.RunSummary)
+			rn.stats.started(sum)
 		}
 	}
 }

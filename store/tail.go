@@ -220,6 +220,32 @@ func (t *tail) latestTopics(prefix string, kind hearth.Kind) (base, end uint64, 
 	return t.base, t.end, newest
 }
 
+// newestOn returns the tail's bounds and, for each of topics with an
+// event of kind in the tail, the newest such event.
+func (t *tail) newestOn(kind hearth.Kind, topics []string) (base, end uint64, newest map[string]uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	newest = map[string]uint64{}
+	k, ok := t.ids[string(kind)]
+	if !ok {
+		return t.base, t.end, newest
+	}
+	want := map[uint32]string{}
+	for _, topic := range topics {
+		if id, ok := t.ids[topic]; ok && id != 0 {
+			want[id] = topic
+		}
+	}
+	for i := len(t.entries) - 1; i >= 0 && len(want) > 0; i-- {
+		e := &t.entries[i]
+		if topic, ok := want[e.topic]; ok && e.kind == k {
+			newest[topic] = e.seq
+			delete(want, e.topic)
+		}
+	}
+	return t.base, t.end, newest
+}
+
 // tailCounts is what Stats needs of the tail.
 type tailCounts struct {
 	base, end uint64

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestWebUsers(t *testing.T) {
@@ -118,4 +120,17 @@ func TestWebUsers(t *testing.T) {
 			t.Fatalf("second remove: %v", err)
 		}
 	})
+}
+
+func TestDummyHashCostsAsMuchAsAPassword(t *testing.T) {
+	cost, err := bcrypt.Cost([]byte(dummyHash))
+	if err != nil {
+		t.Fatalf("the dummy hash is no bcrypt hash: %v", err)
+	}
+	if cost != webCost {
+		t.Fatalf("the dummy hash has cost %d, passwords %d: a wrong name would not take as long as a wrong password", cost, webCost)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte("hearth: no such user")); err != nil {
+		t.Fatalf("the dummy hash is not that of its text: %v", err)
+	}
 }

@@ -233,9 +233,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	log.Info("hub started", "next_seq", next, "roles", cfg.Roles, "automations", cfg.Automations, "demo", cfg.Demo)
 	// Loading the automations (YAML, expressions) and restoring the read
 	// model leave several times the memory they keep as garbage: 1,000
-	// automations peak at 70 MB and keep 15. The Go runtime would hand the
-	// pages back to the system over minutes; do it now, off the start-up
-	// path, so that the hub's resident size is its real one from the start.
+	// automations peak at 100 MB (at startGCPercent) and keep 15. The Go
+	// runtime would hand the pages back to the system over minutes; do it
+	// now, off the start-up path, so that the hub's resident size is its
+	// real one from the start.
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

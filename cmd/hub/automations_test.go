@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -188,4 +189,21 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 			t.Fatalf("output:\n%s", out.String())
 		}
 	})
+}
+
+func TestRunNumbersGoOnAfterTheHubRestarts(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for life, want := range []string{"button_light#1", "button_light#2"} {
+		app, _ := startHubWith(t, buttonAutomation("100"), func(c *Config) { c.DataDir = data })
+		run, err := app.engine.Run(context.Background(), "button_light")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run != want {
+			t.Fatalf("start %d: the run is %s, want %s", life+1, run, want)
+		}
+		if err := app.Close(); err != nil { // logs the run's trace
+			t.Fatal(err)
+		}
+	}
 }

@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	tuneMemory(os.Getenv) // memory.go
+	started := tuneMemory(os.Getenv) // memory.go
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	app, err := Start(ctx, cfg, log)
+	started()
 	if err != nil {
 		fmt.Fprintln(stderr, "hub:", err)
 		return 1

@@ -7,24 +7,29 @@ import (
 
 func TestTuneMemory(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		gogc string
-		want int
+		name                 string
+		gogc                 string
+		whileStarting, after int
 	}{
-		{"without GOGC the hub collects at 1.5 times the live heap", "", defaultGCPercent},
-		{"GOGC set in the environment is left alone", "100", 100},
+		{"without GOGC the hub collects at three times the live heap while it starts, then at 1.5 times", "", startGCPercent, defaultGCPercent},
+		{"GOGC set in the environment is left alone", "100", 100, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old := debug.SetGCPercent(100)
 			defer debug.SetGCPercent(old)
-			tuneMemory(func(key string) string {
+			started := tuneMemory(func(key string) string {
 				if key == "GOGC" {
 					return tc.gogc
 				}
 				return ""
 			})
-			if got := debug.SetGCPercent(100); got != tc.want {
-				t.Fatalf("GC percent %d, want %d", got, tc.want)
+			if got := debug.SetGCPercent(100); got != tc.whileStarting {
+				t.Fatalf("GC percent while starting %d, want %d", got, tc.whileStarting)
+			}
+			debug.SetGCPercent(tc.whileStarting)
+			started()
+			if got := debug.SetGCPercent(100); got != tc.after {
+				t.Fatalf("GC percent once started %d, want %d", got, tc.after)
 			}
 		})
 	}
