@@ -1,6 +1,16 @@
 package hearth
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrBadCommand is wrapped by the error of a command that does not fit its
+// device: not a JSON object, an attribute the device does not take, a value
+// it cannot carry. It is the sender's mistake, not trouble reaching the
+// device: the HTTP API answers it with 400, where other errors of a
+// Commander are 502.
+var ErrBadCommand = errors.New("bad command")
 
 // Command is something the hub asks a device to do: a payload published to
 // a topic, carrying why it was sent.

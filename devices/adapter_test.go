@@ -70,7 +70,7 @@ func TestCommandForNative(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cmds, err := g.r.CommandFor(tc.device, []byte(tc.payload))
 			if tc.err != "" {
-				if !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), tc.err) {
+				if !errors.Is(err, hearth.ErrBadCommand) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want one saying %q", err, tc.err)
 				}
 				return

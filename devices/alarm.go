@@ -32,17 +32,20 @@ import (
 // are refused for lockout, doubling at each further max_attempts. The
 // registry takes the code out of the command before it is logged.
 //
-// Every transition, and every refused code, is published retained on
-// <base>/alarm through the Commander, so keypads and sirens follow it and
-// the log keeps it with its cause:
+// A command may carry a "ref", a string the publication that answers it
+// says back, so that its sender (the page, even in another process) knows
+// its answer. Every transition, and every refused code, is published
+// retained on <base>/alarm through the Commander, so keypads and sirens
+// follow it and the log keeps it with its cause:
 //
 //	{"state":"pending","target":"armed_away","changed_by":"sensor hall_motion",
 //	 "user":null,"code_ok":true,"attempts":0,"locked_until":null,
-//	 "until":"2025-01-01T20:00:30Z","sensor":"hall_motion"}
+//	 "until":"2025-01-01T20:00:30Z","sensor":"hall_motion","sensor_name":"Hall motion"}
 //
-// changed_by is "web", "automation <run>", "mqtt client <id>", "sensor
-// <id>", "exit delay", "entry delay" or "trigger time"; user is whose code
-// it was when codes are named. A sensor trips on the edge: when its state
+// sensor_name is the sensor's name as the page shows it (its id in words
+// when it has none), for notifications to say. changed_by is "web", "automation
+// <run>", "mqtt client <id>", "sensor <id>", "exit delay", "entry delay" or
+// "trigger time"; user is whose code it was when codes are named. A sensor trips on the edge: when its state
 // starts to say someone is there (sensorTrips), not while it keeps saying
 // so, so a door left open while arming does not trip it.
 //
@@ -51,6 +54,7 @@ import (
 type Alarm struct {
 	rules *alarmRules
 	reg   *Registry
+	names DeviceNames // nil: the registry's
 	clock Clock
 	log   *slog.Logger
 	topic string // <base>/alarm
@@ -75,6 +79,7 @@ type alarmJob struct {
 	hasCode bool
 	trusted bool // an automation's: no code needed
 	by      string
+	ref     string // said back in the answer
 	cause   hearth.Cause
 }
 
@@ -95,11 +100,11 @@ func NewAlarm(cfg AlarmConfig, o HubOptions) (*Alarm, error) {
 		return nil, err
 	}
 	a := &Alarm{
-		rules: rules, reg: o.Registry, clock: o.clock(), log: o.logger("alarm"),
+		rules: rules, reg: o.Registry, names: o.Names, clock: o.clock(), log: o.logger("alarm"),
 		topic: o.Registry.BaseTopic() + "/" + AlarmID, set: o.Registry.SetTopic(AlarmID),
 	}
 	a.out = newOutbox(o.Commander, a.log)
-	a.reg.addHub(AlarmID, adapterHub, &hubDevice{kind: hubAlarm, check: checkAlarmCommand, secret: "code"}, alarmInfo())
+	a.reg.addHub(AlarmID, adapterHub, &hubDevice{kind: hubAlarm, check: checkAlarmCommand, secret: alarmSecret}, alarmInfo())
 	// On a new hub no device has spoken yet: the warning would only be noise.
 	heard := a.reg.Heard()
 	for id := range rules.watched {
@@ -192,8 +197,13 @@ func (a *Alarm) command(e hearth.Event) {
 		a.log.Warn("alarm command refused: unknown action", "by", by, "seq", e.Seq, "action", action)
 		return
 	}
+	ref, err := alarmRef(m)
+	if err != nil {
+		a.log.Warn("alarm command refused", "by", by, "seq", e.Seq, "err", err)
+		return
+	}
 	j := alarmJob{
-		action: action, by: by,
+		action: action, by: by, ref: ref,
 		trusted: e.Kind == hearth.KindCommand && e.Cause.Run != "",
 		cause:   hearth.Cause{Seq: e.Seq, Run: e.Cause.Run, Source: "alarm"},
 	}
@@ -286,14 +296,14 @@ func (a *Alarm) run(j alarmJob) {
 // does not change.
 func (a *Alarm) refuseLocked(j alarmJob, why string) {
 	no := false
-	a.st.CodeOK = &no
+	a.st.CodeOK, a.st.Ref = &no, j.ref
 	a.log.Warn("alarm code refused", "action", j.action, "by", j.by, "why", why, "attempts", a.st.Attempts, "locked_until", a.st.LockedUntil)
 	a.publishLocked(j.cause)
 }
 
 // applyLocked carries out a command whose code (if needed) was right.
 func (a *Alarm) applyLocked(j alarmJob, user string, codeOK *bool) {
-	a.st.CodeOK = codeOK
+	a.st.CodeOK, a.st.Ref = codeOK, j.ref
 	switch j.action {
 	case "disarm":
 		if a.st.State == AlarmDisarmed {
@@ -301,9 +311,9 @@ func (a *Alarm) applyLocked(j alarmJob, user string, codeOK *bool) {
 			return
 		}
 		a.stopTimerLocked()
-		a.setLocked(AlarmDisarmed, "", j.by, user, time.Time{}, "", j.cause)
+		a.setLocked(AlarmDisarmed, "", j.by, user, time.Time{}, trip{}, j.cause)
 	case "trigger":
-		a.triggerLocked(j.by, user, "", j.cause)
+		a.triggerLocked(j.by, user, trip{}, j.cause)
 	default:
 		target := "armed_" + strings.TrimPrefix(j.action, "arm_")
 		switch {
@@ -314,9 +324,9 @@ func (a *Alarm) applyLocked(j alarmJob, user string, codeOK *bool) {
 			a.publishLocked(j.cause)
 		case a.rules.exit == 0:
 			a.stopTimerLocked()
-			a.setLocked(target, target, j.by, user, time.Time{}, "", j.cause)
+			a.setLocked(target, target, j.by, user, time.Time{}, trip{}, j.cause)
 		default:
-			a.setLocked(AlarmArming, target, j.by, user, a.clock.Now().Add(a.rules.exit), "", j.cause)
+			a.setLocked(AlarmArming, target, j.by, user, a.clock.Now().Add(a.rules.exit), trip{}, j.cause)
 			a.startTimerLocked(a.rules.exit, j.cause)
 		}
 	}
@@ -337,6 +347,10 @@ func (a *Alarm) sensor(e hearth.Event) {
 	if !sensorTrips(now, caps) || sensorTrips(prev, caps) {
 		return
 	}
+	if !a.counts(e.Device) {
+		return // the common case: disarmed, or a sensor this state ignores
+	}
+	tripped := trip{e.Device, a.name(e.Device)} // outside the lock: it may read the database
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -349,21 +363,61 @@ func (a *Alarm) sensor(e hearth.Event) {
 			return
 		}
 		if a.rules.instant[e.Device] || a.rules.entry == 0 {
-			a.triggerLocked(by, "", e.Device, cause)
+			a.triggerLocked(by, "", tripped, cause)
 			return
 		}
-		a.setLocked(AlarmPending, st, by, "", a.clock.Now().Add(a.rules.entry), e.Device, cause)
+		a.setLocked(AlarmPending, st, by, "", a.clock.Now().Add(a.rules.entry), tripped, cause)
 		a.startTimerLocked(a.rules.entry, cause)
 	case st == AlarmPending:
 		if a.rules.sensors[a.st.Target][e.Device] && a.rules.instant[e.Device] {
-			a.triggerLocked(by, "", e.Device, cause)
+			a.triggerLocked(by, "", tripped, cause)
 		}
 	}
 }
 
+// counts reports whether a trip of sensor id changes the alarm in its
+// present state. sensor checks again under its lock: the state may change
+// in between.
+func (a *Alarm) counts(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch st := a.st.State; {
+	case slices.Contains(armedStates, st):
+		return a.rules.sensors[st][id]
+	case st == AlarmPending:
+		return a.rules.sensors[a.st.Target][id] && a.rules.instant[id]
+	}
+	return false
+}
+
+// name is what people call device id, as the page shows it; its id in
+// words when it has no name.
+func (a *Alarm) name(id string) string {
+	var name string
+	if a.names != nil {
+		name = a.names.DeviceName(id)
+	} else if in, ok := a.reg.Info(id); ok {
+		name = in.Name
+	}
+	if name == "" {
+		return humanize(id)
+	}
+	return name
+}
+
+// humanize turns an id into words as the page does (web/ui/js/format.js):
+// hall_motion → Hall motion.
+func humanize(id string) string {
+	words := strings.Join(strings.FieldsFunc(id, func(r rune) bool { return r == '_' || r == '-' || r == '.' }), " ")
+	if words == "" {
+		return id
+	}
+	return strings.ToUpper(words[:1]) + words[1:]
+}
+
 // triggerLocked sets the alarm off; it returns to the state it was armed
 // in after the trigger time (stays triggered until disarmed when 0).
-func (a *Alarm) triggerLocked(by, user, sensor string, cause hearth.Cause) {
+func (a *Alarm) triggerLocked(by, user string, sensor trip, cause hearth.Cause) {
 	a.stopTimerLocked()
 	var until time.Time
 	if a.rules.trigger > 0 {
@@ -387,7 +441,7 @@ func (a *Alarm) expire(gen uint64, cause hearth.Cause) {
 	a.timer = nil
 	switch a.st.State {
 	case AlarmArming:
-		a.setLocked(a.st.Target, a.st.Target, "exit delay", "", time.Time{}, "", cause)
+		a.setLocked(a.st.Target, a.st.Target, "exit delay", "", time.Time{}, trip{}, cause)
 	case AlarmPending:
 		a.triggerLocked("entry delay", "", a.st.Sensor, cause)
 	case AlarmTriggered:
@@ -395,12 +449,12 @@ func (a *Alarm) expire(gen uint64, cause hearth.Cause) {
 		if next == "" {
 			next = AlarmDisarmed
 		}
-		a.setLocked(next, a.st.Target, "trigger time", "", time.Time{}, "", cause)
+		a.setLocked(next, a.st.Target, "trigger time", "", time.Time{}, trip{}, cause)
 	}
 }
 
 // setLocked makes a transition and publishes it.
-func (a *Alarm) setLocked(state, target, by, user string, until time.Time, sensor string, cause hearth.Cause) {
+func (a *Alarm) setLocked(state, target, by, user string, until time.Time, sensor trip, cause hearth.Cause) {
 	from := a.st.State
 	a.st.State, a.st.Target, a.st.ChangedBy, a.st.User = state, target, by, user
 	a.st.Until, a.st.Sensor = until, sensor
@@ -408,12 +462,14 @@ func (a *Alarm) setLocked(state, target, by, user string, until time.Time, senso
 	a.publishLocked(cause)
 }
 
-// publishLocked queues the alarm's state for the publisher.
+// publishLocked queues the alarm's state for the publisher. A command's
+// ref is said once, by the publication that answers it.
 func (a *Alarm) publishLocked(cause hearth.Cause) {
 	a.out.push(hearth.Command{
 		Device: AlarmID, Topic: a.topic, Payload: a.st.payload(),
 		QoS: 1, Retain: true, Cause: cause,
 	})
+	a.st.Ref = ""
 }
 
 // startTimerLocked arms the alarm's one timer, replacing any other.

@@ -297,11 +297,92 @@ func TestAlarmCommandsAreCheckedByCommandFor(t *testing.T) {
 		{"no action", `{"code":"1"}`},
 		{"an attribute the alarm does not take", `{"action":"disarm","code":"1","user":"x"}`},
 		{"a code that is not text", `{"action":"disarm","code":[1]}`},
+		{"a ref that is not text", `{"action":"disarm","ref":7}`},
+		{"a ref too long", `{"action":"disarm","ref":"` + strings.Repeat("r", 65) + `"}`},
 	} {
 		t.Run(tc.name+" is a bad command", func(t *testing.T) {
-			if _, err := g.reg.CommandFor(AlarmID, []byte(tc.payload)); err == nil || !strings.Contains(err.Error(), ErrBadCommand.Error()) {
+			if _, err := g.reg.CommandFor(AlarmID, []byte(tc.payload)); err == nil || !strings.Contains(err.Error(), hearth.ErrBadCommand.Error()) {
 				t.Errorf("err = %v, want a bad command", err)
 			}
 		})
+	}
+}
+
+// pageNames is what a page's names would say: a name by device id.
+type pageNames map[string]string
+
+func (p pageNames) DeviceName(id string) string { return p[id] }
+
+func TestAlarmStateNamesTheSensorThatTrippedIt(t *testing.T) {
+	file, err := ParseFile("devices.yaml", []byte("- id: front_door\n  name: Front door\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		names  DeviceNames // nil: the registry's
+		sensor string
+		want   string
+	}{
+		{"the name given on the page", pageNames{"hall_motion": "Downstairs hall"}, "hall_motion", "Downstairs hall"},
+		// As the page shows a device without a name.
+		{"the id in words of a sensor with no name on the page", pageNames{"front_door": "Front door"}, "hall_motion", "Hall motion"},
+		{"the devices file's name without page names", nil, "front_door", "Front door"},
+		{"the id in words of a sensor the devices file does not name", nil, "hall_motion", "Hall motion"},
+	} {
+		t.Run("it says "+tc.name, func(t *testing.T) {
+			g := newHubRig(t, Options{BaseTopic: "home", File: file})
+			o := g.options()
+			o.Names = tc.names
+			a, err := NewAlarm(AlarmConfig{
+				CodeHash: testHash(t, rightCode), ExitDelay: dur(0), EntryDelay: dur(10 * time.Second),
+				Sensors: map[string][]string{AlarmArmedAway: {"hall_motion", "front_door"}},
+			}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.consume(t, "alarm", a.Consume, a.Close)
+			g.command(t, AlarmID, `{"action":"arm_away"}`, hearth.Cause{Run: "arm#1", Source: "automation"})
+			g.awaitAlarm(t, AlarmArmedAway)
+
+			payload := map[string]string{"hall_motion": `{"occupancy":true}`, "front_door": `{"contact":false}`}[tc.sensor]
+			publish(t, g.client(t, tc.sensor), "home/"+tc.sensor, []byte(payload), false)
+			want(t, g.awaitAlarm(t, AlarmPending), map[string]any{"sensor": tc.sensor, "sensor_name": tc.want})
+			// The entry delay's end keeps saying which sensor it was.
+			g.clock.Advance(10 * time.Second)
+			want(t, g.awaitAlarm(t, AlarmTriggered), map[string]any{"changed_by": "entry delay", "sensor": tc.sensor, "sensor_name": tc.want})
+			// A disarm clears both.
+			g.command(t, AlarmID, `{"action":"disarm"}`, hearth.Cause{Run: "disarm#1", Source: "automation"})
+			want(t, g.awaitAlarm(t, AlarmDisarmed), map[string]any{"sensor": nil, "sensor_name": nil})
+		})
+	}
+}
+
+func TestAlarmAnswerSaysTheCommandsRefOnce(t *testing.T) {
+	g := newHubRig(t, Options{BaseTopic: "home"})
+	g.startAlarm(t, AlarmConfig{CodeHash: testHash(t, rightCode), ExitDelay: dur(5 * time.Second)})
+	g.awaitAlarm(t, AlarmDisarmed)
+	keypad := g.client(t, "keypad")
+
+	// From another process the command is an MQTT message: no cause to
+	// answer by, only the ref.
+	publish(t, keypad, "home/alarm/set", []byte(`{"action":"arm_away","code":"`+rightCode+`","ref":"page-1"}`), false)
+	want(t, g.awaitAlarm(t, AlarmArming), map[string]any{"ref": "page-1", "code_ok": true})
+	publish(t, keypad, "home/alarm/set", []byte(`{"action":"disarm","code":"`+wrongCode+`","ref":"page-2"}`), false)
+	want(t, g.awaitState(t, AlarmID, "the wrong code's answer", func(m map[string]any) bool { return m["code_ok"] == false }),
+		map[string]any{"ref": "page-2", "state": AlarmArming})
+	// The end of the exit delay answers no command.
+	g.clock.Advance(5 * time.Second)
+	want(t, g.awaitAlarm(t, AlarmArmedAway), map[string]any{"ref": nil})
+}
+
+func TestAlarmCodesStayOutOfTheLogWhereTheAlarmDoesNotRun(t *testing.T) {
+	// The page's process with --role web: no alarm here, it runs in the
+	// automations' process.
+	g := newHubRig(t, Options{BaseTopic: "home"})
+	publish(t, g.client(t, "keypad"), "home/alarm/set", []byte(`{"action":"disarm","code":"`+rightCode+`"}`), false)
+	e := g.awaitEvent(t, "the command", func(e hearth.Event) bool { return e.Topic == "home/alarm/set" })
+	if strings.Contains(string(e.Payload), rightCode) || !strings.Contains(string(e.Payload), `"code":"***"`) {
+		t.Fatalf("logged %s", e.Payload)
 	}
 }

@@ -19,8 +19,13 @@ type alarmStatus struct {
 	Attempts    int   // wrong codes in a row
 	LockedUntil time.Time
 	Until       time.Time // when the delay running ends
-	Sensor      string    // the sensor that tripped it
+	Sensor      trip      // the sensor that tripped it
+	Ref         string    // the ref of the command this publication answers
 }
+
+// trip is the sensor that tripped the alarm: its id, and its name as
+// people read it (the id when it has none), for notifications to say.
+type trip struct{ id, name string }
 
 // payload is the state as published: every attribute, null when empty, so
 // that the merge into the known state removes what no longer holds.
@@ -40,7 +45,8 @@ func (s alarmStatus) payload() []byte {
 	m := map[string]any{
 		"state": s.State, "target": str(s.Target), "changed_by": str(s.ChangedBy), "user": str(s.User),
 		"code_ok": s.CodeOK, "attempts": s.Attempts, "locked_until": when(s.LockedUntil),
-		"until": when(s.Until), "sensor": str(s.Sensor),
+		"until": when(s.Until), "sensor": str(s.Sensor.id), "sensor_name": str(s.Sensor.name),
+		"ref": str(s.Ref),
 	}
 	b, _ := json.Marshal(m) // strings, numbers, a bool: always marshals
 	return b
@@ -52,7 +58,7 @@ func parseAlarmStatus(m map[string]any) alarmStatus {
 	when := func(k string) time.Time { t, _ := time.Parse(time.RFC3339, str(k)); return t }
 	s := alarmStatus{
 		State: str("state"), Target: str("target"), ChangedBy: str("changed_by"), User: str("user"),
-		LockedUntil: when("locked_until"), Until: when("until"), Sensor: str("sensor"),
+		LockedUntil: when("locked_until"), Until: when("until"), Sensor: trip{str("sensor"), str("sensor_name")},
 	}
 	if n, ok := m["attempts"].(float64); ok && n > 0 {
 		s.Attempts = int(n)
@@ -63,7 +69,27 @@ func parseAlarmStatus(m map[string]any) alarmStatus {
 	return s
 }
 
-// checkAlarmCommand accepts {"action": <an action>, "code": "1234"}.
+// alarmSecret is the attribute of commands to the alarm kept out of the log.
+const alarmSecret = "code"
+
+// maxAlarmRef bounds the ref of a command to the alarm, in bytes.
+const maxAlarmRef = 64
+
+// alarmRef reads the ref of a command to the alarm: a string its answer
+// carries back, so that the sender can tell its answer among the alarm's
+// publications, even from another process (the page with --role web).
+func alarmRef(attrs map[string]any) (string, error) {
+	v, ok := attrs["ref"]
+	if !ok {
+		return "", nil
+	}
+	if s, isStr := v.(string); isStr && len(s) <= maxAlarmRef {
+		return s, nil
+	}
+	return "", badCommand("the alarm's ref is a string of at most %d bytes", maxAlarmRef)
+}
+
+// checkAlarmCommand accepts {"action": <an action>, "code": "1234", "ref": "..."}.
 func checkAlarmCommand(c hubCommand) error {
 	action, ok := c.attrs["action"].(string)
 	if !ok || !slices.Contains(alarmActions, strings.ToLower(strings.TrimSpace(action))) {
@@ -72,6 +98,10 @@ func checkAlarmCommand(c hubCommand) error {
 	for k, v := range c.attrs {
 		switch k {
 		case "action":
+		case "ref":
+			if _, err := alarmRef(c.attrs); err != nil {
+				return err
+			}
 		case "code":
 			if _, isStr := v.(string); !isStr {
 				if _, isNum := v.(float64); !isNum {
@@ -79,7 +109,7 @@ func checkAlarmCommand(c hubCommand) error {
 				}
 			}
 		default:
-			return badCommand("the alarm takes action and code, not %q", k)
+			return badCommand("the alarm takes action, code and ref, not %q", k)
 		}
 	}
 	return nil
@@ -100,6 +130,8 @@ func alarmInfo() hearth.DeviceInfo {
 			{Attr: "code_ok", Type: "binary", On: true, Off: false},
 			{Attr: "until", Type: "text"},
 			{Attr: "sensor", Type: "text"},
+			{Attr: "sensor_name", Type: "text"},
+			{Attr: "ref", Type: "text"},
 		},
 	}
 }

@@ -3,7 +3,6 @@ package devices
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,14 +12,10 @@ import (
 	"hearth"
 )
 
-// ErrBadCommand is wrapped by every error CommandFor returns: the command
-// does not fit the device (not a JSON object, an attribute the device does
-// not take, a value it cannot carry). It is the caller's mistake, never the
-// hub's: the HTTP API answers it with 400.
-var ErrBadCommand = errors.New("bad command")
-
+// badCommand is the error of a command that does not fit its device; it
+// wraps hearth.ErrBadCommand, so that the HTTP API answers it with 400.
 func badCommand(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrBadCommand}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{hearth.ErrBadCommand}, args...)...)
 }
 
 // hubCommand is a command in the hub's shape, the same whatever the device:
@@ -60,7 +55,7 @@ func parseHubCommand(payload []byte) (hubCommand, error) {
 // command topics and templates for Home Assistant discovery, and the
 // mapping of the devices file. The commands come back without a Cause; the
 // caller sets it and publishes them in order through a hearth.Commander.
-// Every error wraps ErrBadCommand.
+// Every error wraps hearth.ErrBadCommand.
 func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, error) {
 	if id == "" || len(id) > maxIDLen || strings.ContainsAny(id, "/+# \t\r\n") {
 		return nil, badCommand("device id %q is not valid: one topic level, no wildcards or spaces", id)

@@ -137,13 +137,13 @@ func TestHomeAssistantESPHomeNode(t *testing.T) {
 	})
 	t.Run("a sensor cannot be commanded", func(t *testing.T) {
 		_, err := g.r.CommandFor("livingroom", []byte(`{"temperature":20}`))
-		if !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), "read-only") {
+		if !errors.Is(err, hearth.ErrBadCommand) || !strings.Contains(err.Error(), "read-only") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("an attribute the node lacks is refused with what it takes", func(t *testing.T) {
 		_, err := g.r.CommandFor("livingroom", []byte(`{"state":"ON"}`))
-		if !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), "living_light, living_relay") {
+		if !errors.Is(err, hearth.ErrBadCommand) || !strings.Contains(err.Error(), "living_light, living_relay") {
 			t.Errorf("err = %v", err)
 		}
 	})

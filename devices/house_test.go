@@ -2,6 +2,7 @@ package devices
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"hearth"
@@ -29,7 +30,7 @@ func TestHouseMode(t *testing.T) {
 	})
 	t.Run("a mode not configured is a bad command", func(t *testing.T) {
 		for _, p := range []string{`{"mode":"vacation"}`, `{"mode":1}`, `{"mode":"home","x":1}`} {
-			if _, err := g.reg.CommandFor(HouseID, []byte(p)); !errors.Is(err, ErrBadCommand) {
+			if _, err := g.reg.CommandFor(HouseID, []byte(p)); !errors.Is(err, hearth.ErrBadCommand) {
 				t.Errorf("CommandFor(house, %s): err = %v, want ErrBadCommand", p, err)
 			}
 		}
@@ -48,7 +49,7 @@ func TestHouseMode(t *testing.T) {
 	t.Run("a command sets a person's presence and keeps the rest", func(t *testing.T) {
 		g.command(t, "alice", `{"presence":"away"}`, hearth.Cause{Source: "web"})
 		g.awaitState(t, "alice", "alice away", func(m map[string]any) bool { return m["presence"] == "away" })
-		if _, err := g.reg.CommandFor("alice", []byte(`{"presence":"out"}`)); !errors.Is(err, ErrBadCommand) {
+		if _, err := g.reg.CommandFor("alice", []byte(`{"presence":"out"}`)); !errors.Is(err, hearth.ErrBadCommand) {
 			t.Errorf("presence out: err = %v, want ErrBadCommand", err)
 		}
 		if in, _ := g.reg.Info("alice"); in.Name != "Alice" || in.Kind != "device_tracker" || in.Adapter != adapterHub {
@@ -111,5 +112,46 @@ func TestHeardCountsOnlyTheHousesOwnDevices(t *testing.T) {
 	g.awaitState(t, "hall_motion", "the sensor", func(m map[string]any) bool { return m["occupancy"] == true })
 	if !g.reg.Heard() {
 		t.Fatal("Heard() = false after a sensor spoke")
+	}
+}
+
+func TestBadCommandsFromMQTTClientsAreLoggedAndNotObeyed(t *testing.T) {
+	g := newHubRig(t, Options{BaseTopic: "home", Presence: Presence{People: []Person{{ID: "alice"}}}})
+	g.startHouse(t, HouseConfig{})
+	g.startAlarm(t, AlarmConfig{CodeHash: testHash(t, rightCode), ExitDelay: dur(0)})
+	g.awaitState(t, HouseID, "the first mode", modeIs("home"))
+	g.awaitAlarm(t, AlarmDisarmed)
+	keypad := g.client(t, "keypad")
+	cases := []struct {
+		name, topic, payload string
+		logs                 string // a line of the hub's log says this
+	}{
+		{"a mode the house does not have", "home/house/set", `{"mode":"party"}`, `house mode \"party\" is not one of home, away, night, vacation`},
+		{"a mode that is not text", "home/house/set", `{"mode":["away"]}`, `device=house by="mqtt client keypad"`},
+		{"a house command that is not JSON", "home/house/set", `away`, `a command is a JSON object`},
+		{"a presence that does not exist", "home/alice/set", `{"presence":"out"}`, `a person takes {\"presence\": \"home\"} or {\"presence\": \"away\"}`},
+		{"an action the alarm does not have", "home/alarm/set", `{"action":"dance","code":"` + rightCode + `"}`, `alarm command refused: unknown action" component=alarm by="mqtt client keypad"`},
+		{"an alarm command that is not JSON", "home/alarm/set", `arm_away`, `alarm command refused: not a JSON object`},
+		{"an action that is not text", "home/alarm/set", `{"action":{"arm":"away"}}`, `alarm command refused: unknown action`},
+	}
+	for _, tc := range cases {
+		publish(t, keypad, tc.topic, []byte(tc.payload), false)
+	}
+	// Good commands after the bad ones, from the same client: each device
+	// reads its commands in order, so once these are obeyed the bad ones
+	// were read.
+	publish(t, keypad, "home/house/set", []byte(`{"mode":"night"}`), false)
+	publish(t, keypad, "home/alarm/set", []byte(`{"action":"arm_home","code":"`+rightCode+`"}`), false)
+	g.awaitState(t, HouseID, "night", modeIs("night"))
+	g.awaitAlarm(t, AlarmArmedHome)
+	for _, tc := range cases {
+		t.Run(tc.name+" is logged saying why", func(t *testing.T) {
+			if !strings.Contains(g.logs.String(), tc.logs) {
+				t.Errorf("the log does not say %s:\n%s", tc.logs, g.logs.String())
+			}
+		})
+	}
+	if d, _ := g.reg.Device("alice"); d.State["presence"] == "out" {
+		t.Errorf("alice's presence is %v", d.State["presence"])
 	}
 }

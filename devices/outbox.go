@@ -46,6 +46,17 @@ type HubOptions struct {
 	Clock Clock
 	// Logger logs what happened; none when nil.
 	Logger *slog.Logger
+	// Names give the names people gave devices on the page, which the
+	// alarm's state says beside a sensor's id; nil for the registry's
+	// (the devices file's, discovery's).
+	Names DeviceNames
+}
+
+// DeviceNames tell what people call devices.
+type DeviceNames interface {
+	// DeviceName returns device id's name as the page shows it, "" when
+	// it has none.
+	DeviceName(id string) string
 }
 
 func (o HubOptions) check(what string) error {

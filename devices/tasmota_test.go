@@ -175,7 +175,7 @@ func TestTasmotaCommands(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cmds, err := g.r.CommandFor("tasmota_9CF9D1", []byte(tc.payload))
 			if tc.err != "" {
-				if err == nil || !errors.Is(err, ErrBadCommand) || !contains(err.Error(), tc.err) {
+				if err == nil || !errors.Is(err, hearth.ErrBadCommand) || !contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want one saying %q", err, tc.err)
 				}
 				return

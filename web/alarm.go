@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,13 @@ type alarmRequest struct {
 	Code   string `json:"code,omitempty"`
 }
 
+// alarmPayload is the command POST /api/alarm sends the alarm: the
+// request, and a ref the alarm's answer says back.
+type alarmPayload struct {
+	alarmRequest
+	Ref string `json:"ref"`
+}
+
 // alarmAnswer is the answer of POST /api/alarm: the alarm's state after the
 // command, the command's event, and what went wrong if anything did.
 type alarmAnswer struct {
@@ -60,8 +68,8 @@ func cause(r *http.Request) hearth.Cause {
 // the command goes to <base>/alarm/set through the Commander, exactly as a
 // keypad's would over MQTT, so the alarm checks the code, counts wrong ones
 // and refuses codes while locked out as it does for everyone, and its
-// state says who acted. The handler then waits for the alarm's answer (the
-// state it publishes, caused by this command) to say how it went.
+// state says who acted. The handler then waits for the alarm's answer (its
+// new state, saying the command's ref) to say how it went.
 func (s *Server) alarmCommand(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Commander == nil || s.opts.Stream == nil {
 		unavailable(w, "the alarm")
@@ -86,7 +94,11 @@ func (s *Server) alarmCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("the code is longer than %d bytes", maxAlarmCode))
 		return
 	}
-	payload, _ := json.Marshal(req) // two strings always marshal
+	// The ref tells the alarm's answer from its other publications; the
+	// command's sequence number could not, as the alarm may run in another
+	// process (--role), which numbers the command its own way.
+	ref := rand.Text()
+	payload, _ := json.Marshal(alarmPayload{req, ref}) // strings always marshal
 
 	// Subscribe before sending, so that the answer cannot slip by.
 	sub := s.opts.Stream.Subscribe("web alarm "+r.RemoteAddr, hearth.MayLag)
@@ -95,13 +107,12 @@ func (s *Server) alarmCommand(w http.ResponseWriter, r *http.Request) {
 		Device: alarmID, Topic: s.opts.BaseTopic + "/" + alarmID + "/set", Payload: payload, Cause: cause(r),
 	})
 	if err != nil {
-		s.log.Error("alarm command", "err", err)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("the command to the alarm was not sent: %v", err))
+		s.commandFailed(w, alarmID, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), alarmWait)
 	defer cancel()
-	state, err := s.alarmAnswer(ctx, sub, ev.Seq)
+	state, err := s.alarmAnswer(ctx, sub, ref)
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.log.Warn("the alarm did not answer", "command", ev.Seq, "err", err)
@@ -118,23 +129,25 @@ func (s *Server) alarmCommand(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, out)
 }
 
-// alarmAnswer waits for the state the alarm publishes on <base>/alarm in
-// answer to the command with sequence number seq: every command it reads
-// ends in such a publication, caused by the command.
-func (s *Server) alarmAnswer(ctx context.Context, sub *hearth.Subscription, seq uint64) (map[string]any, error) {
-	topic := s.opts.BaseTopic + "/" + alarmID
+// alarmAnswer waits for the alarm's state that answers the command with
+// ref: every command the alarm reads ends in a publication saying its ref,
+// which the read model takes as the alarm's new state. Waiting for the
+// state rather than the publication works wherever the alarm runs: in this
+// process (the hub's own publish) or in another (a message through the
+// broker), and a client's message on <base>/alarm is never taken for it
+// when the alarm runs here.
+func (s *Server) alarmAnswer(ctx context.Context, sub *hearth.Subscription, ref string) (map[string]any, error) {
 	buf := make([]hearth.Event, streamBatch)
 	for {
 		evs, err := sub.Read(ctx, buf)
 		for _, e := range evs {
-			if e.Kind != hearth.KindCommand || e.Topic != topic || e.Cause.Seq != seq {
+			if e.Kind != hearth.KindState || e.Device != alarmID {
 				continue
 			}
 			var st map[string]any
-			if err := json.Unmarshal(e.Payload, &st); err != nil {
-				return nil, fmt.Errorf("the alarm's state is not a JSON object: %w", err)
+			if json.Unmarshal(e.Payload, &st) == nil && st["ref"] == ref {
+				return st, nil
 			}
-			return st, nil
 		}
 		// A gap may have skipped the answer: keep reading until the wait
 		// ends, as the answer may still come.

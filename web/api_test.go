@@ -184,6 +184,16 @@ func TestSetDevice(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a command the device cannot take is a 400 saying which attribute and why", func(t *testing.T) {
+		// As the hub's Commander refuses it before sending anything.
+		why := fmt.Errorf("device hall_light: %w: brightness must be a number, got \"high\"", hearth.ErrBadCommand)
+		s.cmd.failWith(why)
+		defer s.cmd.failWith(nil)
+		var e errorBody
+		if code := call(t, "POST", url+"hall_light/set", `{"brightness":"high"}`, &e); code != 400 || e.Error != why.Error() {
+			t.Fatalf("%d %+v, want 400 saying %q", code, e, why)
+		}
+	})
 	t.Run("a command the broker cannot send is a 502 saying why", func(t *testing.T) {
 		s.cmd.failWith(errBroken)
 		defer s.cmd.failWith(nil)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -155,9 +156,11 @@ func checkLabel(s string) error {
 // setDevice sends a command to a device: the body, a JSON object such as
 // {"state":"ON","brightness":200}, is published to <base>/<id>/set through
 // the Commander, which logs it first with the cause "web" (or "web user
-// ann" when someone is logged in). It answers 202
-// with the command's event: the device's new state arrives later, as a
-// state event on the stream.
+// ann" when someone is logged in). It answers 202 with the command's
+// event: the device's new state arrives later, as a state event on the
+// stream. A command the device cannot take (an attribute it lacks, a value
+// of the wrong kind) is a 400 saying which and why; 502 is for trouble
+// sending it.
 func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
 	if s.opts.Commander == nil {
 		unavailable(w, "sending commands")
@@ -189,9 +192,20 @@ func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
 		Cause:   cause(r),
 	})
 	if err != nil {
-		s.log.Error("command", "device", id, "err", err)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("the command to %q was not sent: %v", id, err))
+		s.commandFailed(w, id, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, ev)
+}
+
+// commandFailed answers a command the Commander did not send: 400 when it
+// does not fit the device (hearth.ErrBadCommand, the sender's mistake, so
+// not logged as the hub's), 502 when the broker could not take it.
+func (s *Server) commandFailed(w http.ResponseWriter, id string, err error) {
+	if errors.Is(err, hearth.ErrBadCommand) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Error("command", "device", id, "err", err)
+	writeError(w, http.StatusBadGateway, fmt.Sprintf("the command to %q was not sent: %v", id, err))
 }

@@ -26,7 +26,7 @@ type ownDevices struct {
 // (they take their state back from the registry) and before the broker
 // starts (they must not miss a command); runCtx is the consumers' context.
 func (a *App) startOwnDevices(runCtx context.Context, houseCfg devices.HouseConfig, alarmCfg *devices.AlarmConfig, demo bool, cmd hearth.Commander, clock devices.Clock) (*ownDevices, error) {
-	o := devices.HubOptions{Registry: a.devices, Commander: cmd, Clock: clock, Logger: a.log}
+	o := devices.HubOptions{Registry: a.devices, Commander: cmd, Clock: clock, Logger: a.log, Names: pageNames{a}}
 	own := &ownDevices{}
 	var err error
 	if own.house, err = devices.NewHouse(houseCfg, o); err != nil {
@@ -50,6 +50,25 @@ func (a *App) startOwnDevices(runCtx context.Context, houseCfg devices.HouseConf
 		a.goRun("alarm", func() error { return own.alarm.Consume(runCtx, alarmSub) })
 	}
 	return own, nil
+}
+
+// pageNames names devices as the page does (web's withMeta): by what was
+// set on the page, else by the devices file or the device itself.
+type pageNames struct{ a *App }
+
+// DeviceName returns the name the page shows for device id, "" for none.
+func (n pageNames) DeviceName(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	meta, err := n.a.store.DeviceMeta(ctx)
+	if err != nil {
+		n.a.log.Warn("read the names set on the page", "err", err)
+	}
+	if m := meta[id]; m != (hearth.DeviceMeta{}) {
+		return m.Name
+	}
+	in, _ := n.a.devices.Info(id)
+	return in.Name
 }
 
 // Close stops the alarm's delays and both publishers; their consumers end

@@ -31,7 +31,7 @@ func (d deviceCommander) Command(ctx context.Context, c hearth.Command) (hearth.
 		return hearth.Event{}, err
 	}
 	if len(cmds) == 0 {
-		return hearth.Event{}, fmt.Errorf("device %s: the command says nothing it can do", c.Device)
+		return hearth.Event{}, fmt.Errorf("device %s: %w: the command says nothing it can do", c.Device, hearth.ErrBadCommand)
 	}
 	var last hearth.Event
 	var errs []error

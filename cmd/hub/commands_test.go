@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"hearth"
 )
@@ -39,4 +41,50 @@ func TestDeviceCommandKeepsCauseQoSAndRetainThroughTranslation(t *testing.T) {
 	if got.Topic != "cmnd/plug/POWER" || got.QoS != 1 || !got.Retain || got.Cause != in.Cause {
 		t.Errorf("sent %+v; want the plug's topic with QoS 1, retained, and the cause %+v", got, in.Cause)
 	}
+}
+
+func TestTheAPIRefusesCommandsTheDeviceCannotTakeWith400(t *testing.T) {
+	app, _ := startHub(t, "")
+	mqttAddr, api := app.MQTTAddr().String(), "http://"+app.HTTPAddr().String()+"/api/devices/"
+	plug := connect(t, mqttAddr, "tasmota_plug")
+	cmnd := subscribe(t, plug, "cmnd/plug/#")
+	publish(t, plug, "tele/plug/STATE", 1, `{"POWER":"OFF","Dimmer":40}`)
+	eventually(t, "the plug and the house in the read model", func() bool {
+		var d hearth.DeviceState
+		return getJSON(t, api+"plug", &d) == 200 && getJSON(t, api+"house", &d) == 200
+	})
+
+	cases := []struct {
+		name, device, body string
+		says               string
+	}{
+		{"a brightness that is not a number", "plug", `{"brightness":"high"}`, `device plug: bad command: brightness must be a number, got "high"`},
+		{"an attribute the device does not have", "plug", `{"colour":"red"}`, `"colour"`},
+		{"a state value the device does not know", "plug", `{"state":"BRIGHT"}`, `state must be "ON", "OFF" or "TOGGLE", got "BRIGHT"`},
+		{"a body that is not JSON", "plug", `ON`, `the body is not valid`},
+		{"a house mode that does not exist", "house", `{"mode":"party"}`, `house mode "party" is not one of home, away, night, vacation`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is a 400 saying why", func(t *testing.T) {
+			var e struct{ Error string }
+			if code := postJSON(t, api+tc.device+"/set", tc.body, &e); code != 400 || !strings.Contains(e.Error, tc.says) {
+				t.Fatalf("%d %q, want 400 saying %s", code, e.Error, tc.says)
+			}
+		})
+	}
+	t.Run("a command the device takes still goes out", func(t *testing.T) {
+		var ev apiEvent
+		if code := postJSON(t, api+"plug/set", `{"state":"ON"}`, &ev); code != 202 {
+			t.Fatalf("status %d", code)
+		}
+		// The refused commands sent nothing: the first the plug hears is this one.
+		select {
+		case m := <-cmnd:
+			if m.Topic() != "cmnd/plug/POWER" || string(m.Payload()) != "ON" {
+				t.Fatalf("the plug got %s %q first, want POWER ON", m.Topic(), m.Payload())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the plug got no command within 10s")
+		}
+	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -34,6 +35,24 @@ func deviceState(t *testing.T, httpAddr, id string) map[string]any {
 	var d hearth.DeviceState
 	getJSON(t, fmt.Sprintf("http://%s/api/devices/%s", httpAddr, id), &d)
 	return d.State
+}
+
+// putJSON puts body at url and checks that the answer is a 200.
+func putJSON(t *testing.T, url, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT %s: status %d", url, resp.StatusCode)
+	}
 }
 
 // alarmWhen waits until the alarm's state is state and returns it.
@@ -114,14 +133,21 @@ func TestTheDemoPlaysTheAlarmStory(t *testing.T) {
 		}
 	})
 
+	// Names given on the page, which the alarm's notifications say.
+	names := map[string]string{"hall_motion": "Hall ceiling sensor", "kitchen_motion": "Kitchen corner sensor", "front_door": "The front door"}
+	var sensor string
 	step("someone walks into the hall: pending, then triggered after the entry delay", func(t *testing.T) {
+		for id, name := range names {
+			putJSON(t, "http://"+addr+"/api/devices/"+id, fmt.Sprintf(`{"name":%q}`, name))
+		}
 		if err := app.house.Walk("hall_motion"); err != nil {
 			t.Fatal(err)
 		}
 		st := alarmWhen(t, addr, "pending")
 		// The simulated house may have sent someone in first.
-		if !slices.Contains([]string{"hall_motion", "kitchen_motion", "front_door"}, fmt.Sprint(st["sensor"])) {
-			t.Fatalf("pending: %v", st)
+		sensor = fmt.Sprint(st["sensor"])
+		if names[sensor] == "" || st["sensor_name"] != names[sensor] {
+			t.Fatalf("pending: %v, want a sensor of the alarm with its name", st)
 		}
 		endDelay(t, clock, st)
 		if st := alarmWhen(t, addr, "triggered"); st["changed_by"] != "entry delay" {
@@ -146,11 +172,16 @@ func TestTheDemoPlaysTheAlarmStory(t *testing.T) {
 			_, triggered := byTitle["Alarm"]
 			return pending && triggered
 		})
-		if n := byTitle["Alarm"]; n.Priority != "urgent" || n.Automation != "alarm_triggered_flashes_and_notifies" || !strings.Contains(n.Message, "entry delay") || !slices.Contains(n.Channels, "page") {
+		if n := byTitle["Alarm"]; n.Priority != "urgent" || n.Automation != "alarm_triggered_flashes_and_notifies" || !slices.Contains(n.Channels, "page") {
 			t.Fatalf("%+v", n)
 		}
 		if n := byTitle["Someone came in"]; n.Priority != "high" || n.Automation != "alarm_pending_warns" {
 			t.Fatalf("%+v", n)
+		}
+		for _, title := range []string{"Someone came in", "Alarm"} {
+			if m := byTitle[title].Message; !strings.Contains(m, names[sensor]) || strings.Contains(m, sensor) {
+				t.Errorf("%s: %q, want the sensor's name %q, not its id %s", title, m, names[sensor], sensor)
+			}
 		}
 	})
 

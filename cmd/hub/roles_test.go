@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"hearth/devices"
 )
 
 // startMosquitto runs Debian's mosquitto on a free loopback port for the
@@ -96,4 +98,61 @@ func TestRecorderAndAutomationsRunAsTwoProcessesAroundOneBroker(t *testing.T) {
 	if !strings.Contains(automations.stderr.String(), "command sent") {
 		t.Fatalf("the automations process did not log its command:\n%s", automations.stderr.String())
 	}
+}
+
+// TestThePageArmsTheAlarmOfAnotherProcess runs the page (with the log) and
+// the alarm (with the automations) as two processes around one broker: the
+// page's command reaches the alarm over MQTT, and the alarm's answer comes
+// back the same way, as its state.
+func TestThePageArmsTheAlarmOfAnotherProcess(t *testing.T) {
+	mosquitto := startMosquitto(t)
+	url := "mqtt://" + mosquitto
+	dir := t.TempDir()
+	hash, err := devices.HashAlarmCode("2580")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := writeFile(t, "hub.yaml", fmt.Sprintf("alarm:\n  code_hash: %q\n  exit_delay: 0s\n  sensors: {armed_away: [front_door]}\n", hash))
+
+	page := startHubProcess(t, filepath.Join(dir, "recorder"),
+		"--broker", url, "--broker-client-id", "hearth-recorder", "--role", "recorder,web")
+	startHubProcess(t, filepath.Join(dir, "automations"),
+		"--broker", url, "--broker-client-id", "hearth-automations", "--role", "automations", "--config", config)
+	api := "http://" + page.httpAddr + "/api/alarm"
+	eventually(t, "the alarm's state reaching the page's process", func() bool {
+		return deviceState(t, page.httpAddr, "alarm")["state"] == "disarmed"
+	})
+
+	cases := []struct {
+		name, body string
+		status     int
+		state      string
+	}{
+		{"the right code arms it", `{"action":"arm_away","code":"2580"}`, 200, "armed_away"},
+		{"a wrong code is refused", `{"action":"disarm","code":"0000"}`, 403, "armed_away"},
+		{"the right code disarms it", `{"action":"disarm","code":"2580"}`, 200, "disarmed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var answer struct {
+				Error string
+				Alarm map[string]any
+			}
+			if code := postJSON(t, api, tc.body, &answer); code != tc.status || answer.Alarm["state"] != tc.state {
+				t.Fatalf("%d %+v, want %d with the alarm %s", code, answer, tc.status, tc.state)
+			}
+		})
+	}
+	t.Run("the codes stay out of the log, where the alarm does not run", func(t *testing.T) {
+		var cmds []apiEvent
+		eventually(t, "the page's three commands in the log", func() bool {
+			cmds = events(t, page.httpAddr, "topic=home/alarm/set")
+			return len(cmds) == len(cases)
+		})
+		for _, e := range cmds {
+			if !strings.Contains(string(e.Payload), `"code":"***"`) {
+				t.Errorf("logged %s", e.Payload)
+			}
+		}
+	})
 }
