@@ -109,6 +109,18 @@ func BenchmarkHookPublishQoS0(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishRateTake measures what the publish rate limit costs a
+// message within it: a token from its client's bucket, on every publish.
+func BenchmarkPublishRateTake(b *testing.B) {
+	th := newThrottle(Limits{PublishRate: 1e12, PublishBurst: 1 << 30}, time.Now, slog.New(slog.DiscardHandler), newNotes(time.Now))
+	b.ReportAllocs()
+	for range b.N {
+		if d, _ := th.take("hall_motion"); d > 0 {
+			b.Fatalf("waited %v", d)
+		}
+	}
+}
+
 // loopReader returns the same bytes forever.
 type loopReader struct {
 	b   []byte

@@ -55,6 +55,7 @@ type Broker struct {
 
 	notes    *notes
 	gate     *gate
+	throttle *throttle // nil without a publish rate limit
 	auth     *auth
 	tls      *tls.Config           // nil without a TLS listener
 	loopback func(netip.Addr) bool // what counts as this machine; tests pretend otherwise
@@ -90,6 +91,7 @@ func New(cfg Config, events Events) (*Broker, error) {
 		loopback: netip.Addr.IsLoopback}
 	b.notes = newNotes(time.Now)
 	b.gate = newGate(&b.cfg, time.Now, b.isLoopback, log, b.notes)
+	b.throttle = newThrottle(cfg.Limits, time.Now, log, b.notes)
 	var err error
 	if b.auth, err = newAuth(ctx, &b.cfg, b.isLoopback, log, b.notes); err != nil {
 		cancel()
@@ -112,6 +114,7 @@ func New(cfg Config, events Events) (*Broker, error) {
 		maxKeepalive:   cfg.keepaliveCap(),
 		auth:           b.auth,
 		limits:         cfg.Limits,
+		throttle:       b.throttle,
 		retained:       newRetained(),
 		notes:          b.notes,
 		unlogged:       newUnlogged(),

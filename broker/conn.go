@@ -41,6 +41,7 @@ type conn struct {
 
 	connected atomic.Bool // a complete CONNECT was read: mochi's read deadlines apply
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close: ends a publish waiting for its rate
 	closeOnce sync.Once
 	readErr   error // sticky; read goroutine only
 }
@@ -53,6 +54,7 @@ func newConn(nc net.Conn, out *sendQueue, cfg *Config, log *slog.Logger, onClose
 		fr:      newFramer(nc, readBufferSize, cfg.MaxPacketSize),
 		log:     log.With("remote", nc.RemoteAddr().String()),
 		onClose: onClose,
+		done:    make(chan struct{}),
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	return c
@@ -132,6 +134,7 @@ func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		close(c.done)
 		err = c.Conn.Close()
 		c.onClose(c)
 	})

@@ -19,8 +19,9 @@ var errNotLogged = packets.Code{Code: packets.ErrImplementationSpecificError.Cod
 
 // hook connects mochi to the hub. mochi calls it on the sending client's
 // goroutine, so it parses, stamps, hands the event to the bus and returns;
-// the one wait is a QoS 1/2 publish waiting for the log (mochi sends PUBACK
-// or PUBREC when OnPublish returns).
+// the waits are a QoS 1/2 publish waiting for the log (mochi sends PUBACK
+// or PUBREC when OnPublish returns) and a client over its publish rate
+// waiting for it, which is how the broker stops reading from that client.
 type hook struct {
 	mqtt.HookBase
 	events         Events
@@ -33,6 +34,7 @@ type hook struct {
 
 	auth     *auth     // who may connect, and what each client may read and write
 	limits   Limits    // per-client limits
+	throttle *throttle // the publish rate per client; nil without one
 	retained *retained // retained messages held per client id
 	notes    *notes    // repeated refusals are logged once in a while
 	unlogged *unlogged // clients refused while the log could not be written
@@ -101,9 +103,10 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// OnPublish turns an accepted PUBLISH into a message event. QoS 0 returns
-// as soon as the event is on the bus; QoS 1 and 2 wait until the log has it,
-// so that an acknowledged message is a durable one.
+// OnPublish turns an accepted PUBLISH into a message event. A client over
+// its publish rate waits here first (throttle.go). QoS 0 returns as soon as
+// the event is on the bus; QoS 1 and 2 wait until the log has it, so that
+// an acknowledged message is a durable one.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		// The hub's own command, or a message a bridge brought in: whoever
@@ -111,6 +114,11 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		// sequence number to acknowledge the remote broker once it is
 		// durable, which mochi cannot hand back from here).
 		return pk, nil
+	}
+	if h.throttle != nil {
+		if err := h.throttle.wait(h.ctx, connDone(cl), cl.ID, cl.Net.Remote); err != nil {
+			return pk, packets.ErrRejectPacket // the client is gone, or the broker: nothing to acknowledge
+		}
 	}
 	// mochi asked OnACLCheck before calling here: a message reaching this
 	// point may be written by its client. Only the retained limit is left.
@@ -153,6 +161,15 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return h.refuse(cl, pk, fmt.Errorf("wait for the log to hold event %d: %w", ev.Seq, err))
 	}
 	return pk, nil
+}
+
+// connDone returns a channel closed when the client's connection closes;
+// nil (never) for a connection that is not the broker's own.
+func connDone(cl *mqtt.Client) <-chan struct{} {
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		return c.done
+	}
+	return nil
 }
 
 // refuse keeps a message the log did not take from being acknowledged. A v5

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -28,14 +29,28 @@ const (
 	// take it, beyond what its socket holds: seconds of a busy house for a
 	// "#" subscriber on a slow link.
 	DefaultSendBuffer = 256 << 10
+	// DefaultPublishRate and DefaultPublishBurst are the publish rate the
+	// hub sets for each client (the broker itself has none unless told):
+	// a token bucket of 5,000 messages refilled at 1,000 a second. A
+	// Zigbee2MQTT bridge with a hundred devices sends tens of messages a
+	// second; when it reconnects it publishes a state and a few Home
+	// Assistant discovery messages per device, a couple of thousand for a
+	// large network, which the burst takes at once. A client beyond it is
+	// not cut off, only read more slowly: a device stuck in a loop or a
+	// script gone wrong floods the bus at hundreds of thousands of
+	// messages a second, and every other device waits behind it.
+	DefaultPublishRate  = 1000.0
+	DefaultPublishBurst = 5000
 )
 
 // minSendBuffer is the smallest send buffer accepted.
 const minSendBuffer = 4 << 10
 
 // Limits bound what one client or one address may take of the broker.
-// Zero values take the defaults above. A client that breaks a limit is
-// disconnected and logged once (with who and why); the others keep working.
+// Zero values take the defaults above, except PublishRate (0: no limit). A
+// client that breaks a limit is disconnected and logged once (with who and
+// why), except one over its publish rate, which is slowed down instead; the
+// others keep working.
 type Limits struct {
 	// ConnectionRate is how many connections per second one address may
 	// open in the long run, and ConnectionBurst how many at once. Connections
@@ -60,6 +75,17 @@ type Limits struct {
 	// Config.MaxClients, settable from the config file. A house with more
 	// than the default 1,000 MQTT clients raises it.
 	Clients int `yaml:"clients,omitempty"`
+	// PublishRate is how many messages a second one client (by client id)
+	// may publish in the long run, and PublishBurst how many at once (0:
+	// DefaultPublishBurst). A client beyond it is not cut off and loses
+	// nothing: the broker stops reading from its connection until the
+	// rate allows its next message, so TCP slows the client down and its
+	// QoS 1 messages are acknowledged later. The hub's own publishes
+	// (commands, bridges) are not limited. Unlike the other limits, 0
+	// turns it off: the hub's config sets DefaultPublishRate unless the
+	// file says otherwise. (No omitempty: 0 must survive `hub config`.)
+	PublishRate  float64 `yaml:"publish_rate_per_client"`
+	PublishBurst int     `yaml:"publish_burst_per_client,omitempty"`
 }
 
 func (l Limits) withDefaults() Limits {
@@ -70,6 +96,7 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&l.MaxRetained, DefaultMaxRetained)
 	setDefault(&l.SendBuffer, DefaultSendBuffer)
+	setDefault(&l.PublishBurst, DefaultPublishBurst)
 	return l
 }
 
@@ -92,6 +119,14 @@ func (l Limits) validate() []error {
 	}
 	if l.SendBuffer < minSendBuffer {
 		errs = append(errs, fmt.Errorf("Limits.SendBuffer %d: want >= %d bytes", l.SendBuffer, minSendBuffer))
+	}
+	// Below a message a second one message's wait would outlast what a
+	// client that has gone away should hold its goroutine for (see throttle).
+	if r := l.PublishRate; r != 0 && !(r >= 1 && !math.IsInf(r, 1)) {
+		errs = append(errs, fmt.Errorf("limits: publish_rate_per_client %v: want 0 (no limit) or at least 1 message a second", r))
+	}
+	if l.PublishBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits: publish_burst_per_client %d: want at least 1 message (or 0 for the default, %d)", l.PublishBurst, DefaultPublishBurst))
 	}
 	return errs
 }

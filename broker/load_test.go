@@ -27,12 +27,14 @@ import (
 
 // TestLoad puts the broker under everything at once: thousands of connected
 // clients, a subscriber to every topic that never reads, a publisher
-// flooding, and a client reconnecting in a loop, while a motion sensor and
-// its light keep talking through the hub's path (hook → bus → a consumer →
-// Command → the light). The pair must get every message through, also
-// while a subscriber that stopped reading is sent each of them, memory
-// must stay bounded, and once the bad clients are gone the goroutines must
-// come back to where they were (nothing stuck behind a lock).
+// flooding (held to the hub's default publish rate), and a client
+// reconnecting in a loop, while a motion sensor and its light keep talking
+// through the hub's path (hook → bus → a consumer → Command → the light).
+// The pair must get every message through, also while a subscriber that
+// stopped reading is sent each of them, the flood must reach the bus no
+// faster than its rate allows, memory must stay bounded, and once the bad
+// clients are gone the goroutines must come back to where they were
+// (nothing stuck behind a lock).
 //
 // Latency is logged, not asserted: it is a figure for docs/reliability.md.
 func TestLoad(t *testing.T) {
@@ -42,16 +44,20 @@ func TestLoad(t *testing.T) {
 	}
 	clients = fileLimitFor(t, clients)
 	const (
-		minStalls     = 3    // stalled subscribers cut off
-		minReconnects = 300  // connections of the reconnecting client
-		minFlood      = 50e3 // messages from the flooder
+		minStalls     = 3   // stalled subscribers cut off
+		minReconnects = 300 // connections of the reconnecting client
+		// minFlood is the flooder's messages on the bus: its burst, then
+		// two seconds held to its rate.
+		minFlood = DefaultPublishBurst + 2*DefaultPublishRate
 	)
 
 	// The write timeout is a minute, longer than the test waits for any
 	// message: a subscriber that stops reading must cost only itself (its
 	// send queue fills, and past its bound it is cut off), never hold up a
-	// publisher until its write gives up.
-	h := startLoadHub(t, Config{MaxClients: clients + 50, WriteTimeout: time.Minute})
+	// publisher until its write gives up. The publish rate is the hub's
+	// default.
+	h := startLoadHub(t, Config{MaxClients: clients + 50, WriteTimeout: time.Minute,
+		Limits: Limits{PublishRate: DefaultPublishRate}})
 	const sensorTopic, lightTopic = "home/load_sensor", "home/load_light/set"
 	relayCommands(t, h, sensorTopic, lightTopic)
 	sensor := pahoClient(t, h.addr, "load_sensor", nil)
@@ -92,19 +98,32 @@ func TestLoad(t *testing.T) {
 		queued, len(beside), percentiles(beside))
 	_ = stuck.conn.Close()
 
+	floodBegan := time.Now()
+	flood := countOnBus(t, h.bus, "flooder", DefaultPublishRate, DefaultPublishBurst, floodBegan)
+	floodOnBus := func() int { n, _, _ := flood.get(); return n }
 	bad := startBadClients(t, h, minStalls)
 	peak := sampleHeap(t, idleHeap)
 
 	// The sensor and its light keep working: every message gets through.
+	// The sensor starts a round trip every 20 ms at most: a busy sensor,
+	// well below the publish rate, so that what it measures is the flood's
+	// cost to it, not its own limit.
 	loadBegan := time.Now()
-	var lat []time.Duration
+	var lat, afterBurst []time.Duration // afterBurst: once the flooder is held to its rate
 	deadline := time.Now().Add(10 * wait)
-	for len(lat) < minTrips || bad.stalls.Load() < minStalls || bad.reconnects.Load() < minReconnects || bad.flooded.Load() < minFlood {
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for len(lat) < minTrips || bad.stalls.Load() < minStalls || bad.reconnects.Load() < minReconnects || floodOnBus() < minFlood {
 		bad.check(t)
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up after %v: %d round trips, %s", 10*wait, len(lat), bad)
 		}
+		<-pace.C
+		throttled := floodOnBus() > DefaultPublishBurst
 		lat = append(lat, roundTrip(t, sensor, sensorTopic, got, strconv.Itoa(len(lat))))
+		if throttled {
+			afterBurst = append(afterBurst, lat[len(lat)-1])
+		}
 	}
 	loadTime := time.Since(loadBegan)
 	peakHeap := peak()
@@ -112,7 +131,20 @@ func TestLoad(t *testing.T) {
 	bad.check(t)
 	t.Logf("under load for %v: %d sensor → light round trips, none lost; latency %s",
 		loadTime.Round(time.Millisecond), len(lat), percentiles(lat))
-	t.Logf("bad clients: %s (%.0f flood messages/s)", bad, float64(bad.flooded.Load())/loadTime.Seconds())
+	if len(afterBurst) > 0 {
+		t.Logf("of which %d once the flooder had used its burst and was held to its rate: latency %s", len(afterBurst), percentiles(afterBurst))
+	}
+	floodTime := time.Since(floodBegan)
+	t.Logf("bad clients: %s; %d flood messages on the bus in %v (%.0f/s), held for %v",
+		bad, floodOnBus(), floodTime.Round(time.Millisecond), float64(floodOnBus())/floodTime.Seconds(),
+		h.Stats().PublishRate.Waited.Round(time.Millisecond))
+	if _, _, over := flood.get(); over != "" {
+		t.Errorf("the flooder was not held to the publish rate: %s", over)
+	}
+	flood.stop()
+	if n := countLines(h.logs.String(), "faster than its limit", "client=load_sensor"); n != 0 {
+		t.Errorf("the sensor was held to the publish rate: its latency is not the flood's doing")
+	}
 	if n := countLines(h.logs.String(), "slow consumer", "client=stalled"); n < minStalls {
 		t.Errorf("%d lines say the stalled subscriber was cut off as a slow consumer, want at least %d", n, minStalls)
 	}
@@ -515,7 +547,15 @@ func stallOnce(ctx context.Context, h *hub, r *raw, connect, subscribe []byte) e
 			break
 		}
 	}
-	// From here on nothing is read: the socket buffers fill.
+	// From here on nothing is read: the socket buffers fill. The broker's
+	// end of the socket is kept small, as a slow link's would stay: on
+	// loopback it grows to megabytes, seconds of the flood held to its
+	// publish rate before the send queue even starts to fill.
+	if cl, ok := h.server.Clients.Get("stalled"); ok {
+		if tc, ok := sendQueueOf(cl.Net.Conn).Conn.(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(4096)
+		}
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -542,6 +582,10 @@ func flood(ctx context.Context, addr string, sent *atomic.Int64) error {
 	if err != nil {
 		return err
 	}
+	// The flooder resets its connection when it stops: closed gracefully,
+	// the messages still in the sockets' buffers (megabytes) would reach
+	// the broker first, at the flooder's publish rate, seconds of them.
+	_ = c.(*net.TCPConn).SetLinger(0)
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() }) // ends a blocked Write
 	defer stop()

@@ -108,9 +108,13 @@ type Location struct {
 	Longitude float64 `yaml:"longitude"`
 }
 
+// defaultConfig is the configuration before the file and the flags. The
+// publish rate per client is set here rather than in the broker so that
+// `limits: {publish_rate_per_client: 0}` in the file turns it off.
 func defaultConfig() Config {
 	return Config{MQTTAddr: ":1883", HTTPAddr: ":8080", DataDir: "./data", BaseTopic: "home", LogLevel: slog.LevelInfo,
-		Retention: defaultRetention()}
+		Retention: defaultRetention(),
+		Limits:    broker.Limits{PublishRate: broker.DefaultPublishRate, PublishBurst: broker.DefaultPublishBurst}}
 }
 
 // parseFlags reads the command line and, when --config names one, the

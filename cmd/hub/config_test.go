@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -93,4 +94,68 @@ func TestBadConfigFilesNameTheLine(t *testing.T) {
 			t.Fatalf("exit %d, stderr %s", code, errs.String())
 		}
 	})
+}
+
+func TestPublishRateLimitInTheConfigFile(t *testing.T) {
+	cases := []struct {
+		name, body string
+		rate       float64
+		burst      int
+	}{
+		{"without limits each client may publish 1,000 messages a second, 5,000 at once", "mqtt: :1883\n", 1000, 5000},
+		{"the file sets the rate and the burst keeps its default", "limits: {publish_rate_per_client: 200}\n", 200, 5000},
+		{"the file sets the burst", "limits: {publish_burst_per_client: 20000}\n", 1000, 20000},
+		{"0 turns the limit off", "limits:\n  publish_rate_per_client: 0\n", 0, 5000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags([]string{"--config", writeFile(t, "hub.yaml", tc.body)}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Limits.PublishRate != tc.rate || c.Limits.PublishBurst != tc.burst {
+				t.Fatalf("publish rate %v, burst %d; want %v, %d", c.Limits.PublishRate, c.Limits.PublishBurst, tc.rate, tc.burst)
+			}
+		})
+	}
+	t.Run("hub config prints a limit turned off, and what it prints keeps it off", func(t *testing.T) {
+		file := writeFile(t, "hub.yaml", "limits: {publish_rate_per_client: 0}\n")
+		var out, errs bytes.Buffer
+		if code := run([]string{"config", "--config", file}, &out, &errs); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs.String())
+		}
+		if !strings.Contains(out.String(), "publish_rate_per_client: 0") {
+			t.Fatalf("hub config output lacks the limit turned off:\n%s", out.String())
+		}
+		c, err := parseFlags([]string{"--config", writeFile(t, "printed.yaml", out.String())}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Limits.PublishRate != 0 {
+			t.Fatalf("the printed config reads back with a publish rate of %v, want 0", c.Limits.PublishRate)
+		}
+	})
+	bad := []struct{ name, body, want string }{
+		{"a negative rate", "limits: {publish_rate_per_client: -5}\n", "limits: publish_rate_per_client -5: want 0 (no limit) or at least 1 message a second"},
+		{"a rate below one a second", "limits: {publish_rate_per_client: 0.2}\n", "limits: publish_rate_per_client 0.2:"},
+		{"a negative burst", "limits: {publish_burst_per_client: -1}\n", "limits: publish_burst_per_client -1: want at least 1"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name+" stops the hub, naming the key and the value", func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, err := parseFlags([]string{"--config", writeFile(t, "hub.yaml", tc.body),
+				"--data", filepath.Join(dir, "data"), "--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0"}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			if err == nil {
+				_ = app.Close()
+				t.Fatal("the hub started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -74,6 +74,9 @@ var (
 	descClients     = prometheus.NewDesc("hearth_mqtt_clients_connected", "MQTT clients connected to the embedded broker.", nil, nil)
 	descMsgsIn      = prometheus.NewDesc("hearth_mqtt_messages_received_total", "PUBLISH packets received by the embedded broker.", nil, nil)
 	descMsgsOut     = prometheus.NewDesc("hearth_mqtt_messages_sent_total", "PUBLISH packets sent by the embedded broker.", nil, nil)
+	descHeld        = prometheus.NewDesc("hearth_mqtt_publish_throttled_total", "Times an MQTT client began to be held to its publish rate (limits: publish_rate_per_client): once per flood, not per message.", nil, nil)
+	descHeldNow     = prometheus.NewDesc("hearth_mqtt_publish_throttled_clients", "MQTT clients waiting for their publish rate now.", nil, nil)
+	descHeldTime    = prometheus.NewDesc("hearth_mqtt_publish_throttled_seconds_total", "Time MQTT clients spent waiting for their publish rate, while the broker did not read from them.", nil, nil)
 	descRuns        = prometheus.NewDesc("hearth_automation_runs_total", "Automation runs that ended since the hub started, by outcome.", []string{"outcome"}, nil)
 	descAutomations = prometheus.NewDesc("hearth_automations", "Automations loaded.", nil, nil)
 	descLatency     = prometheus.NewDesc("hearth_automation_latency_seconds", "Time from an event in to an automation's last command out.", []string{"automation"}, nil)
@@ -85,7 +88,7 @@ var (
 // Describe sends the descriptions of every metric.
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descNextSeq, descDurable, descLogEvents, descLogBytes, descLag,
-		descClients, descMsgsIn, descMsgsOut, descRuns, descAutomations, descLatency,
+		descClients, descMsgsIn, descMsgsOut, descHeld, descHeldNow, descHeldTime, descRuns, descAutomations, descLatency,
 		descLogFailing, descLogHeld, descNotLogged} {
 		ch <- d
 	}
@@ -124,6 +127,9 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descClients, prometheus.GaugeValue, float64(bs.ClientsConnected))
 		ch <- prometheus.MustNewConstMetric(descMsgsIn, prometheus.CounterValue, float64(bs.MessagesReceived))
 		ch <- prometheus.MustNewConstMetric(descMsgsOut, prometheus.CounterValue, float64(bs.MessagesSent))
+		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.CounterValue, float64(bs.PublishRate.Held))
+		ch <- prometheus.MustNewConstMetric(descHeldNow, prometheus.GaugeValue, float64(bs.PublishRate.Waiting))
+		ch <- prometheus.MustNewConstMetric(descHeldTime, prometheus.CounterValue, bs.PublishRate.Waited.Seconds())
 	}
 	if a.engine == nil {
 		return

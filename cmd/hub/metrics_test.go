@@ -7,7 +7,51 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"hearth/broker"
 )
+
+// scrape reads the hub's /metrics.
+func scrape(t *testing.T, app *App) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + app.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return families
+}
+
+// metricValue returns the value of the first metric of name whose labels
+// include labels (a summary's sample count).
+func metricValue(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := families[name]
+	if !ok {
+		return 0, false
+	}
+metrics:
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+				continue metrics
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Summary != nil:
+			return float64(m.GetSummary().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
 
 func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
 	app, _ := startHub(t, buttonAutomation("100"))
@@ -19,41 +63,9 @@ func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
 	receive(t, commands)
 
 	var families map[string]*dto.MetricFamily
-	value := func(name string, labels map[string]string) (float64, bool) {
-		f, ok := families[name]
-		if !ok {
-			return 0, false
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue metrics
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Summary != nil:
-				return float64(m.GetSummary().GetSampleCount()), true
-			}
-		}
-		return 0, false
-	}
 	eventually(t, "the run counted in /metrics", func() bool {
-		resp, err := http.Get("http://" + app.HTTPAddr().String() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		families, err = p.TextToMetricFamilies(resp.Body)
-		if err != nil {
-			t.Fatalf("/metrics does not parse: %v", err)
-		}
-		runs, _ := value("hearth_automation_runs_total", map[string]string{"outcome": "done"})
+		families = scrape(t, app)
+		runs, _ := metricValue(families, "hearth_automation_runs_total", map[string]string{"outcome": "done"})
 		return runs == 1
 	})
 	checks := []struct {
@@ -64,6 +76,9 @@ func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
 		{"hearth_events_total", map[string]string{"kind": "message"}, 1},
 		{"hearth_events_total", map[string]string{"kind": "command"}, 1},
 		{"hearth_mqtt_clients_connected", nil, 2},
+		{"hearth_mqtt_publish_throttled_total", nil, 0},
+		{"hearth_mqtt_publish_throttled_clients", nil, 0},
+		{"hearth_mqtt_publish_throttled_seconds_total", nil, 0},
 		{"hearth_log_bytes", map[string]string{"file": "db"}, 1},
 		{"hearth_log_durable_seq", nil, 1},
 		{"hearth_automations", nil, 1},
@@ -72,9 +87,26 @@ func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
 		{"go_goroutines", nil, 1},
 	}
 	for _, c := range checks {
-		v, ok := value(c.name, c.labels)
+		v, ok := metricValue(families, c.name, c.labels)
 		if !ok || v < c.min {
 			t.Errorf("%s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
 		}
+	}
+}
+
+func TestAClientHeldToItsPublishRateIsCounted(t *testing.T) {
+	app, _ := startHubWith(t, "", func(c *Config) {
+		c.Limits = broker.Limits{PublishRate: 50, PublishBurst: 1}
+	})
+	sensor := connect(t, app.MQTTAddr().String(), "chatty")
+	for range 10 { // 0.18 s at the rate, after its burst of one
+		publish(t, sensor, "home/chatty", 1, `{"n":1}`)
+	}
+	families := scrape(t, app)
+	if v, _ := metricValue(families, "hearth_mqtt_publish_throttled_total", nil); v != 1 {
+		t.Errorf("hearth_mqtt_publish_throttled_total = %v, want 1 (one client, held once)", v)
+	}
+	if v, _ := metricValue(families, "hearth_mqtt_publish_throttled_seconds_total", nil); v <= 0 {
+		t.Errorf("hearth_mqtt_publish_throttled_seconds_total = %v, want the time it waited", v)
 	}
 }
