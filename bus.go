@@ -77,11 +77,15 @@ type Bus struct {
 	stages    []Stage
 	subs      []*Subscription
 	closed    bool
-	dataCh    chan struct{} // closed when events are appended, then replaced
 	spaceCh   chan struct{} // closed when a must-not-miss subscriber advances
-	dataWait  int           // subscribers waiting on dataCh
+	dataWait  int           // subscribers waiting for events (see wakeLocked)
 	spaceWait int           // publishers waiting on spaceCh
+	// Publish's scratch, reused under mu so that a publish allocates
+	// nothing: the event the stages fold (it would escape to the heap as
+	// an argument of theirs), what they emit, and emit itself.
+	cur       Event
 	emitted   []Event
+	emitFn    func(Event)
 	durMu     sync.Mutex
 	durSeq    uint64
 	durCh     chan struct{} // closed at every change below, then replaced (not after Close)
@@ -105,7 +109,7 @@ func NewBus(o BusOptions) *Bus {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Bus{
+	b := &Bus{
 		now:     o.Now,
 		durable: o.Durable,
 		ring:    make([]Event, size),
@@ -113,11 +117,12 @@ func NewBus(o BusOptions) *Bus {
 		mask:    uint64(size - 1),
 		next:    o.NextSeq,
 		first:   o.NextSeq,
-		dataCh:  make(chan struct{}),
 		spaceCh: make(chan struct{}),
 		durSeq:  o.NextSeq - 1,
 		durCh:   make(chan struct{}),
 	}
+	b.emitFn = b.emit
+	return b
 }
 
 // AddStage adds a read model folded in log order. Call before publishing.
@@ -131,7 +136,7 @@ func (b *Bus) AddStage(s Stage) {
 func (b *Bus) Subscribe(name string, d Delivery) *Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := &Subscription{bus: b, name: name, delivery: d, pos: b.next}
+	s := &Subscription{bus: b, name: name, delivery: d, pos: b.next, wake: make(chan struct{}, 1)}
 	b.subs = append(b.subs, s)
 	return s
 }
@@ -166,14 +171,17 @@ func (b *Bus) Publish(e Event) (Event, error) {
 	}
 	defer b.mu.Unlock()
 
-	e.Seq = b.next
-	if e.Time.IsZero() {
-		e.Time = b.now()
+	b.cur = e
+	b.cur.Seq = b.next
+	if b.cur.Time.IsZero() {
+		b.cur.Time = b.now()
 	}
 	b.emitted = b.emitted[:0]
 	for _, st := range b.stages {
-		st.Apply(&e, b.emit)
+		st.Apply(&b.cur, b.emitFn)
 	}
+	e = b.cur
+	b.cur = Event{} // keeps no payload alive
 	b.appendLocked(e, false)
 	if len(b.emitted) > 0 {
 		for i, d := range b.emitted {
@@ -188,10 +196,25 @@ func (b *Bus) Publish(e Event) (Event, error) {
 		}
 	}
 	if b.dataWait > 0 {
-		close(b.dataCh)
-		b.dataCh = make(chan struct{})
+		b.wakeLocked()
 	}
 	return e, nil
+}
+
+// wakeLocked wakes the subscribers waiting in Read. Each has a channel of
+// its own with room for one wake-up, so waking allocates nothing (a
+// broadcast channel would have to be made anew at every publish); a
+// wake-up left over from a wait that ended otherwise costs that Read one
+// more look at the ring.
+func (b *Bus) wakeLocked() {
+	for _, s := range b.subs {
+		if s.waiting {
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (b *Bus) emit(e Event) { b.emitted = append(b.emitted, e) }
@@ -220,7 +243,7 @@ func (b *Bus) Close() {
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true
-		close(b.dataCh)
+		b.wakeLocked()
 		close(b.spaceCh)
 	}
 	b.mu.Unlock()
@@ -338,8 +361,10 @@ type Subscription struct {
 	bus      *Bus
 	name     string
 	delivery Delivery
-	pos      uint64 // next sequence number to read; guarded by bus.mu
-	closed   bool   // guarded by bus.mu
+	pos      uint64        // next sequence number to read; guarded by bus.mu
+	closed   bool          // guarded by bus.mu
+	waiting  bool          // Read waits on wake; guarded by bus.mu
+	wake     chan struct{} // room for one wake-up (see wakeLocked)
 }
 
 // Name returns the name given at Subscribe.
@@ -393,16 +418,17 @@ func (s *Subscription) Read(ctx context.Context, buf []Event) ([]Event, error) {
 			b.mu.Unlock()
 			return nil, ErrClosed
 		}
-		wait := b.dataCh
+		s.waiting = true
 		b.dataWait++
 		b.mu.Unlock()
 		var err error
 		select {
-		case <-wait:
+		case <-s.wake:
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 		b.mu.Lock()
+		s.waiting = false
 		b.dataWait--
 		b.mu.Unlock()
 		if err != nil {
@@ -430,9 +456,11 @@ func (s *Subscription) Close() {
 	b.signalSpaceLocked()
 	// Wake a Read of this subscription that waits for events, so that it
 	// returns ErrClosed now rather than at the next publish.
-	if !b.closed && b.dataWait > 0 {
-		close(b.dataCh)
-		b.dataCh = make(chan struct{})
+	if s.waiting {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

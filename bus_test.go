@@ -561,3 +561,42 @@ func TestLagsSayHowFarEachSubscriberIsBehind(t *testing.T) {
 		t.Fatalf("lags %v, want fast 2 and slow 5", got)
 	}
 }
+
+// noStage is a read model that changes nothing, as most events leave the
+// devices' states as they were.
+type noStage struct{}
+
+func (noStage) Apply(*Event, func(Event)) {}
+
+// BenchmarkPublish measures a publish onto the bus as the hub makes it: a
+// stage runs, and a reader waits for the event (the automations, the log),
+// so every publish wakes one. Allocations here happen for every message
+// every device sends.
+//
+//	go test -run '^$' -bench Publish -benchmem .
+func BenchmarkPublish(b *testing.B) {
+	bus := NewBus(BusOptions{})
+	bus.AddStage(noStage{})
+	sub := bus.Subscribe("automations", MustNotMiss)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]Event, 256)
+		for {
+			if _, err := sub.Read(ctx, buf); err != nil {
+				return
+			}
+		}
+	}()
+	e := Event{Kind: KindMessage, Topic: "home/hall_motion", Device: "hall_motion", Payload: []byte(`{"occupancy":true}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bus.Publish(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bus.Close()
+	cancel()
+	<-done
+}
