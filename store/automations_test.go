@@ -161,7 +161,7 @@ func TestAutomationWritesShareTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tx.Rollback() })
-		if _, err := tx.StmtContext(ctx, st.insertEvent).ExecContext(ctx,
+		if _, err := tx.ExecContext(ctx, insertEventSQL,
 			1, 1, string(hearth.KindMessage), "home/x", "", "", nil, nil, 0, 0, 0, "", ""); err != nil {
 			t.Fatal(err)
 		}

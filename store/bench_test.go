@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -154,4 +155,69 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCommit measures the write path of Run for one group commit
+// without the bus: commit (the row inserts, the trace compression, the
+// tail, the devices snapshot's note) and maintain after it, on a batch of
+// the house's events (for each sensor event a message, its state change,
+// an automation's command and its run's trace, as BenchmarkHouseQoS1 sends
+// them), at the batch sizes the hub sees at 1,000 sensor events a second
+// (a few dozen events a commit) and in a burst. Besides the time it reports
+// the heap allocations per log event: the garbage the hub's collector has
+// to clear away, which shows in its latency. Run the larger batches long
+// enough for a few rounds of indexing (one every 131,072 log events):
+//
+//	go test -run '^$' -bench 'Commit/32' -benchtime 3000x ./store/
+//	go test -run '^$' -bench 'Commit/1024' -benchtime 500x ./store/
+func BenchmarkCommit(b *testing.B) {
+	ctx := context.Background()
+	for _, sensorEvents := range []int{8, 256} {
+		batch := houseBatch(b, sensorEvents)
+		b.Run(fmt.Sprintf("%d-log-events", len(batch)), func(b *testing.B) {
+			st := openStore(b)
+			w := newBatchWriter()
+			next := uint64(1)
+			commit := func() {
+				for i := range batch {
+					batch[i].Seq = next
+					next++
+				}
+				if err := st.commit(ctx, w, batch); err != nil {
+					b.Fatal(err)
+				}
+				st.maintain(ctx)
+			}
+			commit() // the first prepares what later ones reuse
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			b.ResetTimer()
+			for range b.N {
+				commit()
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&after)
+			n := float64(b.N * len(batch))
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/log-event")
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/log-event")
+		})
+	}
+}
+
+// houseBatch returns what the house of BenchmarkHouseQoS1 logs for n
+// sensor events, as Run reads it off the bus.
+func houseBatch(b *testing.B, n int) []hearth.Event {
+	b.Helper()
+	bus := hearth.NewBus(hearth.BusOptions{})
+	defer bus.Close()
+	sub := bus.Subscribe("batch", hearth.MustNotMiss)
+	gen := newHouse(houseLoad{devices: 1000, qos: 1, reactEvery: 1, payload: motionPayload})
+	for range n {
+		gen.sensorEvent(b, &running{bus: bus})
+	}
+	batch, err := sub.Read(context.Background(), make([]hearth.Event, gen.logged))
+	if err != nil || len(batch) != gen.logged {
+		b.Fatalf("read %d events of %d: %v", len(batch), gen.logged, err)
+	}
+	return batch
 }

@@ -69,6 +69,8 @@ type indexer struct {
 	order   []int32     // entries of column's table in key order
 	quoted  [][]byte    // names as JSON strings, by id, made as needed
 	pos     int         // next in order
+
+	buf []byte // the last chunk's JSON (pairs), reused
 }
 
 // due reports whether a round should start.
@@ -78,9 +80,9 @@ func (x *indexer) due(t *tail, now time.Time) bool {
 }
 
 // start begins a round over everything the tail holds. It shares the
-// tail's arrays rather than copying them: the tail only ever appends to
-// them (past what the round sees) or replaces them (advance), never changes
-// an element in place.
+// tail's arrays rather than copying them: until the round ends (advance),
+// the tail only appends to them past what the round sees, never changes an
+// element in place.
 func (x *indexer) start(t *tail) {
 	t.mu.Lock()
 	x.entries = t.entries[:len(t.entries):len(t.entries)]
@@ -149,9 +151,12 @@ func (s *Store) indexStep(ctx context.Context, force bool) (bool, error) {
 	err := s.derivedTx(ctx, func(tx *sql.Tx) error {
 		if len(part) > 0 {
 			// The pairs go in as one JSON array: one statement, in key
-			// order, so that SQLite walks each index page once.
+			// order, so that SQLite walks each index page once. The
+			// array's buffer is reused from chunk to chunk, so it goes as
+			// a BLOB that SQLite reads as text (a BLOB alone would be
+			// taken for its binary JSON).
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+c.table+` (`+c.col+`, seq)
-				SELECT value ->> 0, value ->> 1 FROM json_each(?)`, x.pairs(part, c.key)); err != nil {
+				SELECT value ->> 0, value ->> 1 FROM json_each(CAST(? AS TEXT))`, x.pairs(part, c.key)); err != nil {
 				return fmt.Errorf("index events by %s: %w", c.col, err)
 			}
 		}
@@ -168,7 +173,10 @@ func (s *Store) indexStep(ctx context.Context, force bool) (bool, error) {
 	x.pos += n
 	switch {
 	case last:
-		s.tail.advance(x.target)
+		// The tail keeps its array for the next round when a round's
+		// growth made it (about the threshold and what came during the
+		// round).
+		s.tail.advance(x.target, 2*x.every)
 		s.log.Debug("log indexed", "up_to", x.target, "events", len(x.entries))
 		x.target, x.entries, x.names, x.quoted = 0, nil, nil, nil
 		x.order = x.order[:0]
@@ -179,9 +187,10 @@ func (s *Store) indexStep(ctx context.Context, force bool) (bool, error) {
 	return true, nil
 }
 
-// pairs writes entries as a JSON array of [key, seq] pairs.
-func (x *indexer) pairs(part []int32, key func(*tailEntry) uint32) string {
-	b := make([]byte, 0, len(part)*24)
+// pairs writes entries as a JSON array of [key, seq] pairs, into a buffer
+// that the next call reuses.
+func (x *indexer) pairs(part []int32, key func(*tailEntry) uint32) []byte {
+	b := slices.Grow(x.buf[:0], len(part)*24)
 	b = append(b, '[')
 	for i, j := range part {
 		e := &x.entries[j]
@@ -198,7 +207,8 @@ func (x *indexer) pairs(part []int32, key func(*tailEntry) uint32) string {
 		b = strconv.AppendUint(b, e.seq, 10)
 		b = append(b, ']')
 	}
-	return string(append(b, ']'))
+	x.buf = append(b, ']')
+	return x.buf
 }
 
 // derivedTx runs f in a transaction on the writer with synchronous=NORMAL:

@@ -146,6 +146,24 @@ func TestQueriesDoNotDependOnWhereTheEventsAre(t *testing.T) {
 			}
 			return st
 		}},
+		{"a round finished while the second half came, which stays in the tail", func(t *testing.T) *Store {
+			st := openStore(t)
+			st.indexer.chunk = 7
+			commitDirect(t, st, append([]hearth.Event(nil), log[:half]...))
+			if _, err := indexSteps(st, 3); err != nil {
+				t.Fatal(err)
+			}
+			commitDirect(t, st, append([]hearth.Event(nil), log[half:]...))
+			for st.indexer.target != 0 {
+				if _, err := st.indexStep(context.Background(), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, _ := st.tail.size(); n != len(log)-half {
+				t.Fatalf("the tail holds %d events after the round, want the second half's %d", n, len(log)-half)
+			}
+			return st
+		}},
 		{"reopened after a crash halfway through a round, then indexed", func(t *testing.T) *Store {
 			path := filepath.Join(t.TempDir(), "hearth.db")
 			st := openAt(t, path)

@@ -23,10 +23,6 @@ type Durability interface {
 
 var _ Durability = (*hearth.Bus)(nil)
 
-const insertEventSQL = `INSERT INTO events
-	(seq, time, kind, topic, device, client, payload, prev, qos, retain, cause_seq, cause_run, cause_source)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
 // A NULL column in the upsert means "this batch did not change it".
 const upsertDeviceSQL = `INSERT INTO devices (id, state, availability, updated, seq)
 	VALUES (?, ?, ?, ?, ?)
@@ -233,31 +229,11 @@ func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event
 		return err
 	}
 	defer s.sync.restore(conn)
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-
-	ins := tx.StmtContext(ctx, s.insertEvent)
 	w.reset()
-	for i := range batch {
-		e := &batch[i]
-		payload, err := s.deflate.payload(e)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", e.Seq, err)
-		}
-		if _, err := ins.ExecContext(ctx,
-			int64(e.Seq), unixNano(e.Time), string(e.Kind), e.Topic, e.Device, e.Client,
-			blob(payload), blob(e.Prev), int64(e.QoS), boolInt(e.Retain),
-			int64(e.Cause.Seq), e.Cause.Run, e.Cause.Source,
-		); err != nil {
-			return fmt.Errorf("insert event %d: %w", e.Seq, err)
-		}
-		w.fold(e)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	// The rows go in below database/sql (insert.go); the connection stays
+	// the one whose synchronous setting was just made.
+	if err := conn.Raw(func(dc any) error { return s.insertEvents(ctx, dc, w, batch) }); err != nil {
+		return err
 	}
 	s.batches.Add(1)
 	s.tail.add(batch)
@@ -276,11 +252,13 @@ type devicePatch struct {
 	seq     uint64              // and its changeSeq
 }
 
-// batchWriter coalesces a batch's state and availability events per device.
-// Its map and slice are reused from batch to batch.
+// batchWriter coalesces a batch's state and availability events per device,
+// and holds the row of arguments the inserts reuse (insert.go). Its map and
+// slices are reused from batch to batch.
 type batchWriter struct {
 	index   map[string]int
 	patches []devicePatch
+	row     eventRow
 }
 
 func newBatchWriter() *batchWriter {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,6 +253,34 @@ func TestRunGap(t *testing.T) {
 		b.Close()
 		if last, err := st.LastSeq(context.Background()); err != nil || last != 0 {
 			t.Fatalf("LastSeq = %d, %v; want an empty log", last, err)
+		}
+	})
+}
+
+func TestCommit(t *testing.T) {
+	ctx := context.Background()
+	msg := func(seq uint64) hearth.Event {
+		return hearth.Event{Seq: seq, Kind: hearth.KindMessage, Topic: "home/hall", Payload: []byte(`{"n":1}`), QoS: 1}
+	}
+
+	t.Run("a batch that fails halfway leaves none of its events, names the event, and the next one goes in", func(t *testing.T) {
+		st := openStore(t)
+		commitDirect(t, st, []hearth.Event{msg(1), msg(3)})
+		err := st.commit(ctx, newBatchWriter(), []hearth.Event{msg(2), msg(3), msg(4)})
+		if err == nil || !strings.Contains(err.Error(), "insert event 3: ") {
+			t.Fatalf("commit = %v, want the error of inserting event 3", err)
+		}
+		if got := seqs(replayAll(t, st)); !slices.Equal(got, []uint64{1, 3}) {
+			t.Fatalf("after the failed batch the log holds %v, want [1 3]", got)
+		}
+		if got, err := st.Events(ctx, Query{Topic: "home/hall"}); err != nil || len(got) != 2 {
+			t.Fatalf("after the failed batch Events finds %d, %v; want the 2 committed", len(got), err)
+		}
+		// The failed transaction is gone from the writer connection, or
+		// this one could not begin.
+		commitDirect(t, st, []hearth.Event{msg(2), msg(4)})
+		if got := seqs(replayAll(t, st)); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+			t.Fatalf("after the next batch the log holds %v, want [1 2 3 4]", got)
 		}
 	})
 }

@@ -47,7 +47,6 @@ type Store struct {
 	w    *sql.DB // exactly one connection: every write goes through it
 	r    *sql.DB // read-only pool
 
-	insertEvent  *sql.Stmt
 	upsertDevice *sql.Stmt
 	setStateSeq  *sql.Stmt
 
@@ -161,7 +160,6 @@ func (s *Store) open() error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&s.insertEvent, insertEventSQL},
 		{&s.upsertDevice, upsertDeviceSQL},
 		{&s.setStateSeq, setStateSeqSQL},
 	} {
@@ -251,7 +249,7 @@ func dsn(path string, writer bool) string {
 // Close closes the database. Run must have returned first.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertEvent, s.upsertDevice, s.setStateSeq} {
+	for _, st := range []*sql.Stmt{s.upsertDevice, s.setStateSeq} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

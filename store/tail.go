@@ -289,14 +289,24 @@ func unixSec(t time.Time) uint32 {
 // advance records that the index tables now hold every event up to base,
 // and forgets those events. The names are interned again from what is
 // left, so that topics seen once do not stay in memory for ever.
-func (t *tail) advance(base uint64) {
+//
+// The events left move to the front of the same array, kept for the next
+// round unless it has room for more than keep (a long stretch without
+// indexing grew it): growing a new one from scratch every round would hand
+// the garbage collector about five times its size (17 MB a round at the
+// indexer's threshold, 120 bytes a log event). The indexer, which reads the
+// array during a round, calls advance once it is done with it.
+func (t *tail) advance(base uint64, keep int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, _ := slices.BinarySearchFunc(t.entries, base+1, func(e tailEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	rest := t.entries[i:]
 	names := t.names
 	t.resetNamesLocked()
-	kept := make([]tailEntry, 0, max(len(rest), 1024))
+	kept := t.entries[:0] // each entry moves to an index at or below its own
+	if cap(kept) > keep {
+		kept = make([]tailEntry, 0, max(len(rest), 1024))
+	}
 	for _, e := range rest {
 		kept = append(kept, tailEntry{seq: e.seq, sec: e.sec,
 			device: t.idLocked(names[e.device]), topic: t.idLocked(names[e.topic]), kind: t.idLocked(names[e.kind])})
