@@ -2,6 +2,7 @@ package automations
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/goccy/go-yaml/ast"
 	"hearth"
@@ -12,7 +13,22 @@ type setAction struct {
 	device  string
 	payload *payload
 	desc    string
-	text    string // desc with the payload, when it is static
+	text    string                     // desc with the payload, when it is static
+	topic   atomic.Pointer[topicUnder] // the last topic written, so that a run does not build it again
+}
+
+// topicUnder is a command topic under one base topic.
+type topicUnder struct{ base, topic string }
+
+// topicFor returns the action's topic under base. A Set may serve engines
+// with different bases (a what-if run); each keeps the last one.
+func (a *setAction) topicFor(base string) string {
+	if t := a.topic.Load(); t != nil && t.base == base {
+		return t.topic
+	}
+	t := &topicUnder{base: base, topic: base + "/" + a.device + "/set"}
+	a.topic.Store(t)
+	return t.topic
 }
 
 func (l *loader) setAction(n ast.Node, fs fieldList) action {
@@ -64,7 +80,7 @@ func (a *setAction) do(ctx context.Context, t *task) error {
 	}
 	return t.command(ctx, text, a.text != "", hearth.Command{
 		Device:  a.device,
-		Topic:   t.r.eng.base + "/" + a.device + "/set",
+		Topic:   a.topicFor(t.r.eng.base),
 		Payload: b,
 	})
 }

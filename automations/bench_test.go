@@ -18,6 +18,15 @@ func (c chanCommander) Command(ctx context.Context, cmd hearth.Command) (hearth.
 	return hearth.Event{}, nil
 }
 
+// noLog is an event log that holds nothing: the engine keeps no traces in
+// memory when it has a log, as in the hub.
+type noLog struct{}
+
+func (noLog) Events(context.Context, hearth.EventQuery) ([]hearth.Event, error) { return nil, nil }
+func (noLog) NewestOnTopics(context.Context, hearth.Kind, []string) ([]hearth.Event, error) {
+	return nil, nil
+}
+
 // benchEngine loads n automations motion_i -> light_i (a `when`, and a
 // condition over lux_i's state) with every lux_i dark.
 func benchEngine(b *testing.B, n int) (*Engine, chanCommander) {
@@ -59,16 +68,20 @@ func BenchmarkHandle(b *testing.B) {
 }
 
 // BenchmarkHandleUninteresting is an event no automation names: what most
-// events cost (the engine still folds the state).
+// events cost (the engine still folds the state). The temperature goes up
+// and down in turn, so that each state is new and its previous state the
+// one before.
 func BenchmarkHandleUninteresting(b *testing.B) {
 	e, _ := benchEngine(b, 1000)
-	ev := hearth.Event{
-		Seq: 1, Kind: hearth.KindState, Topic: "home/thermometer", Device: "thermometer",
-		Payload: []byte(`{"temperature":21.5,"humidity":40}`),
-		Prev:    []byte(`{"temperature":21.4,"humidity":40}`),
+	up, down := []byte(`{"temperature":21.5,"humidity":40}`), []byte(`{"temperature":21.4,"humidity":40}`)
+	evs := [2]hearth.Event{
+		{Kind: hearth.KindState, Topic: "home/thermometer", Device: "thermometer", Payload: up, Prev: down},
+		{Kind: hearth.KindState, Topic: "home/thermometer", Device: "thermometer", Payload: down, Prev: up},
 	}
 	b.ReportAllocs()
-	for b.Loop() {
+	for i := 0; b.Loop(); i++ {
+		ev := evs[i%2]
+		ev.Seq = uint64(i + 1)
 		e.Handle(ev)
 	}
 }
@@ -197,6 +210,58 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := LoadBytes("bench.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBenchHouseEvent is one sensor event of the end-to-end benchmark
+// (scripts/bench), as the engine sees it with 2,000 automations loaded: a
+// motion sensor's message, its state change (which fires one automation,
+// whose two conditions hold, and is a near miss for the opposite one), the
+// light's command coming back, and the run's trace written as JSON and
+// published. As in the benchmark, the events go round the 1,000 sensors and
+// each sensor's occupancy goes on and off in turn.
+func BenchmarkBenchHouseEvent(b *testing.B) {
+	const n = 1000
+	set, err := LoadBytes("bench.yaml", benchhouse.Automations(n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	devs := devices{"house": {ID: "house", State: map[string]any{"mode": "home"}}}
+	motion, topics, lights := make([]string, n), make([]string, n), make([]string, n)
+	for i := range n {
+		id := fmt.Sprintf("lux_%d", i)
+		devs[id] = hearth.DeviceState{ID: id, State: map[string]any{"illuminance": 12.0}}
+		motion[i], lights[i] = fmt.Sprintf("motion_%d", i), fmt.Sprintf("light_%d", i)
+		topics[i] = "home/" + motion[i]
+	}
+	bus := hearth.NewBus(hearth.BusOptions{}) // no reader: publishing never waits
+	b.Cleanup(bus.Close)
+	cmds := make(chanCommander, 1)
+	// As in the hub, traces go to the log rather than being kept in memory.
+	e := New(Options{Commander: cmds, Events: bus, Log: noLog{}, Devices: devs, StormRuns: -1})
+	b.Cleanup(e.Close)
+	e.Replace(set)
+	on, off := []byte(`{"occupancy":true}`), []byte(`{"occupancy":false}`)
+	ctx := context.Background()
+	seq := uint64(0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		d := i % n
+		now, before, light := on, off, `{"brightness":200,"state":"ON"}`
+		if i/n%2 == 1 {
+			now, before, light = off, on, `{"state":"OFF"}`
+		}
+		seq += 3
+		e.Handle(hearth.Event{Seq: seq - 2, Kind: hearth.KindMessage, Topic: topics[d], Payload: now})
+		e.Handle(hearth.Event{Seq: seq - 1, Kind: hearth.KindState, Topic: topics[d], Device: motion[d], Payload: now, Prev: before})
+		c := <-cmds
+		if c.Device != lights[d] || string(c.Payload) != light {
+			b.Fatalf("command %s to %s", c.Payload, c.Device)
+		}
+		e.Handle(hearth.Event{Seq: seq, Kind: hearth.KindCommand, Topic: c.Topic, Device: c.Device, Payload: c.Payload, Cause: c.Cause})
+		if err := e.settle(ctx); err != nil { // the trace is published before the run counts as done
 			b.Fatal(err)
 		}
 	}

@@ -18,17 +18,30 @@ type condition interface {
 	holds(ev *evaluator, env *runEnv) (bool, error)
 	// text is the condition as written, for traces.
 	text() string
-	// explain returns the values the condition read, for a near miss.
-	explain(ev *evaluator, env *runEnv) map[string]any
+	// explain puts the values the condition read, for a near miss or a
+	// trace, into into (which the caller has cleared) and returns it; nil
+	// when it read nothing.
+	explain(ev *evaluator, env *runEnv, into map[string]any) map[string]any
 }
 
 // evaluator evaluates expressions on one goroutine. A run's evaluator locks
 // the engine's states for reading; the consumer's needs no lock, as it is
 // the one that writes them.
 type evaluator struct {
-	vm   vm.VM
-	lock *sync.RWMutex
-	loc  *time.Location
+	vm      vm.VM
+	lock    *sync.RWMutex
+	loc     *time.Location
+	scratch map[string]any // the values of a near miss, reused: most repeat the last one and are not kept
+}
+
+// scratchValues returns the evaluator's map for values, emptied. What is
+// put into it must be copied to be kept.
+func (ev *evaluator) scratchValues() map[string]any {
+	if ev.scratch == nil {
+		ev.scratch = map[string]any{}
+	}
+	clear(ev.scratch)
+	return ev.scratch
 }
 
 func (ev *evaluator) boolean(x *expression, env any) (bool, error) {
@@ -47,12 +60,12 @@ func (ev *evaluator) value(x *expression, env any) (any, error) {
 	return x.value(&ev.vm, env)
 }
 
-func (ev *evaluator) values(x *expression, env any) map[string]any {
+func (ev *evaluator) values(x *expression, env any, into map[string]any) map[string]any {
 	if ev.lock != nil {
 		ev.lock.RLock()
 		defer ev.lock.RUnlock()
 	}
-	return x.values(&ev.vm, env)
+	return x.values(&ev.vm, env, into)
 }
 
 // allHold evaluates conditions in order; it returns the first that does not
@@ -72,8 +85,8 @@ type exprCond struct{ x *expression }
 
 func (c exprCond) holds(ev *evaluator, env *runEnv) (bool, error) { return ev.boolean(c.x, env) }
 func (c exprCond) text() string                                   { return c.x.src }
-func (c exprCond) explain(ev *evaluator, env *runEnv) map[string]any {
-	return ev.values(c.x, env)
+func (c exprCond) explain(ev *evaluator, env *runEnv, into map[string]any) map[string]any {
+	return ev.values(c.x, env, into)
 }
 
 // blockCond is an and, or or not block.
@@ -108,14 +121,11 @@ func (c blockCond) text() string {
 	return c.op + "(" + strings.Join(parts, "; ") + ")"
 }
 
-func (c blockCond) explain(ev *evaluator, env *runEnv) map[string]any {
-	out := map[string]any{}
+func (c blockCond) explain(ev *evaluator, env *runEnv, into map[string]any) map[string]any {
 	for _, it := range c.items {
-		for k, v := range it.explain(ev, env) {
-			out[k] = v
-		}
+		it.explain(ev, env, into)
 	}
-	return out
+	return into
 }
 
 // timeCond holds within a window of the day and on some weekdays.
@@ -150,9 +160,10 @@ func (c timeCond) at(t time.Time) bool {
 }
 
 func (c timeCond) text() string { return c.src }
-func (c timeCond) explain(ev *evaluator, env *runEnv) map[string]any {
+func (c timeCond) explain(ev *evaluator, env *runEnv, into map[string]any) map[string]any {
 	t := env.Now.In(ev.loc)
-	return map[string]any{"now": t.Format("15:04:05"), "weekday": t.Weekday().String()}
+	into["now"], into["weekday"] = t.Format("15:04:05"), t.Weekday().String()
+	return into
 }
 
 // sinceMidnight is the wall-clock time of day of t.

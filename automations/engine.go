@@ -1,6 +1,7 @@
 package automations
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,14 +128,16 @@ type Engine struct {
 	// consumer writes them (holding handleMu too) and reads them without it.
 	statesMu sync.RWMutex
 	states   states
-	changed  map[string]int64 // when each device's state last changed (Unix ns)
+	changed  map[string]int64  // when each device's state last changed (Unix ns)
+	parsed   map[string][]byte // the payload each device's states entry was parsed from (consumer only)
 
 	waitMu  sync.Mutex
 	waiters map[*gate]struct{}
 	nWait   atomic.Int32 // len(waiters), read without the lock
 
-	lineage lineage
-	writer  *persister
+	lineage   lineage
+	writer    *persister
+	traceBufs sync.Pool // *[]byte, for writing traces as JSON
 
 	ctlMu    sync.Mutex
 	stats    map[string]*stats
@@ -195,6 +198,7 @@ func New(o Options) *Engine {
 		seeds:       map[string]uint64{},
 		states:      states{},
 		changed:     map[string]int64{},
+		parsed:      map[string][]byte{},
 		waiters:     map[*gate]struct{}{},
 		stats:       map[string]*stats{},
 		disabled:    map[string]bool{},
@@ -322,24 +326,42 @@ func (e *Engine) seed() {
 }
 
 // fold records a state event's new attributes in the engine's view of the
-// house, unless the seed was already newer.
+// house, unless the seed was already newer. The previous state is most
+// often the one folded last for the device, byte for byte: its attributes
+// are taken from there rather than parsed again (nobody changes them).
 func (e *Engine) fold(s *scope) {
-	attrs, ok := parseObject(s.event.Payload)
+	dev := s.event.Device
+	old, last := e.states[dev], e.parsed[dev]
+	if last != nil && bytes.Equal(last, s.event.Prev) {
+		s.prev, s.havePrev = old, true
+	}
+	var attrs map[string]any
+	ok := false
+	if last != nil && bytes.Equal(last, s.event.Payload) {
+		attrs, ok = old, true // a state repeated
+	} else {
+		attrs, ok = parseObject(s.event.Payload)
+	}
 	if !ok {
-		e.log.Warn("state event payload is not a JSON object", "seq", s.event.Seq, "device", s.event.Device)
+		e.log.Warn("state event payload is not a JSON object", "seq", s.event.Seq, "device", dev)
 		attrs = map[string]any{}
 	}
 	s.attrs = attrs
-	if seen, ok := e.seeds[s.event.Device]; ok {
+	if seen, ok := e.seeds[dev]; ok {
 		if s.event.Seq <= seen {
 			return
 		}
-		delete(e.seeds, s.event.Device)
+		delete(e.seeds, dev)
+	}
+	if ok {
+		e.parsed[dev] = s.event.Payload
+	} else {
+		delete(e.parsed, dev)
 	}
 	e.statesMu.Lock()
-	e.states[s.event.Device] = attrs
+	e.states[dev] = attrs
 	if s.changed() && !s.event.Time.IsZero() {
-		e.changed[s.event.Device] = s.event.Time.UnixNano()
+		e.changed[dev] = s.event.Time.UnixNano()
 	}
 	e.statesMu.Unlock()
 }
@@ -378,7 +400,7 @@ func (e *Engine) statsFor(id string) *stats {
 	defer e.ctlMu.Unlock()
 	st, ok := e.stats[id]
 	if !ok {
-		st = &stats{}
+		st = &stats{topic: traceTopic(id)}
 		e.stats[id] = st
 	}
 	return st

@@ -85,6 +85,56 @@ func TestADeviceTriggerFiresOnTheEdgeOfItsWhen(t *testing.T) {
 	}
 }
 
+func TestAWhenSeesTheEventsOwnPreviousState(t *testing.T) {
+	// The engine takes the previous state from the state it folded last
+	// when the event's is the same; these events say otherwise.
+	state := func(seq uint64, js, prev string) hearth.Event {
+		return hearth.Event{Seq: seq, Time: time.Unix(int64(seq), 0), Kind: hearth.KindState, Topic: "home/sensor",
+			Device: "sensor", Payload: []byte(js), Prev: []byte(prev)}
+	}
+	cases := []struct {
+		name   string
+		events []hearth.Event
+		want   []uint64
+	}{
+		{
+			name:   "the state folded last is the previous one",
+			events: []hearth.Event{state(1, `{"brightness":10}`, ``), state(2, `{"brightness":20}`, `{"brightness":10}`)},
+			want:   []uint64{2},
+		},
+		{
+			name:   "a previous state other than the one folded last is the event's",
+			events: []hearth.Event{state(1, `{"brightness":10}`, ``), state(2, `{"brightness":20}`, `{"brightness":30}`)},
+			want:   []uint64{},
+		},
+		{
+			name:   "a state repeated after another previous state compares with that one",
+			events: []hearth.Event{state(1, `{"brightness":10}`, ``), state(2, `{"brightness":10}`, `{"brightness":5}`)},
+			want:   []uint64{2},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := start(t, `
+- id: brighter
+  mode: parallel
+  triggers:
+    - device: sensor
+      when: brightness > prev.brightness
+  actions:
+    - set: lamp
+      state: {state: "ON"}
+`)
+			for _, ev := range tc.events {
+				f.e.Handle(ev)
+			}
+			if got := causes(f.finish()); !slices.Equal(got, tc.want) {
+				t.Errorf("fired on events %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAStateEventThatChangesNothingDoesNotFireATriggerWithoutWhen(t *testing.T) {
 	f := start(t, "- {id: any, mode: parallel, triggers: [{device: d}], actions: [{set: l, state: {on: true}}]}\n")
 	f.e.Handle(f.house.set("d", `{"a":1}`))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -119,24 +118,30 @@ type expression struct {
 }
 
 // read is one input of an expression ("states.hall_lux.illuminance"),
-// compiled on its own so that a near miss can show what it saw. It is
-// compiled the first time it is needed: most expressions never miss, and a
-// program costs a few kilobytes.
+// evaluated on its own so that a near miss can show what it saw. Most
+// reads are paths (a variable and constant members below it), looked up in
+// the environment directly (lookup); the others, a helper's call, are
+// compiled with their expression when the file is loaded. Nothing is
+// compiled while events are handled.
 type read struct {
 	text string
-	opts []expr.Option // the environment of its expression; shared, never changed
-	once sync.Once
-	prog *vm.Program // nil when it does not compile
+	path []any       // a path: the variable's name, then each member's name (string) or index (int); nil for the others
+	prog *vm.Program // the others; nil when it does not compile
 }
 
-func (r *read) program() *vm.Program {
-	r.once.Do(func() {
-		defer func() { _ = recover() }() // expr must not take the hub down over a near miss
-		if p, err := expr.Compile(r.text, r.opts...); err == nil {
-			r.prog = p
-		}
-	})
-	return r.prog
+// value is what the read sees in env; nil when it cannot be evaluated.
+func (r *read) value(m *vm.VM, env any) any {
+	if r.path != nil {
+		return lookup(env, r.path)
+	}
+	if r.prog == nil {
+		return nil
+	}
+	v, err := m.Run(r.prog, env)
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // eval runs the expression for a true or false answer.
@@ -155,22 +160,17 @@ func (x *expression) eval(m *vm.VM, env any) (bool, error) {
 // value runs the expression for its value.
 func (x *expression) value(m *vm.VM, env any) (any, error) { return m.Run(x.prog, env) }
 
-// values evaluates what the expression reads, for a near miss or a trace.
-func (x *expression) values(m *vm.VM, env any) map[string]any {
+// values evaluates what the expression reads, for a near miss or a trace,
+// into into (which the caller has cleared) and returns it; nil when the
+// expression reads nothing.
+func (x *expression) values(m *vm.VM, env any, into map[string]any) map[string]any {
 	if len(x.reads) == 0 {
 		return nil
 	}
-	out := make(map[string]any, len(x.reads))
 	for _, r := range x.reads {
-		var v any
-		if p := r.program(); p != nil {
-			if got, err := m.Run(p, env); err == nil {
-				v = got
-			}
-		}
-		out[r.text] = v
+		into[r.text] = r.value(m, env)
 	}
-	return out
+	return into
 }
 
 // compiler compiles expressions for one load, reusing the program of an
@@ -302,8 +302,12 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 	for _, d := range syn.devices {
 		l.device(n, d)
 	}
-	for _, t := range syn.reads {
-		x.reads = append(x.reads, &read{text: t, opts: l.c.programs.options[kind]})
+	for _, rd := range syn.reads {
+		r := &read{text: rd.text, path: rd.path}
+		if r.path == nil {
+			r.prog, _ = l.c.programs.compile(kind, rd.text, true) // one that does not compile shows nil
+		}
+		x.reads = append(x.reads, r)
 	}
 	x.helpers = syn.helpers
 }
@@ -314,8 +318,14 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 type syntax struct {
 	calls   []helperCall // calls of the helpers, with their literal string arguments
 	devices []string     // devices named under states
-	reads   []string     // the member chains it reads, longest first kept, at most maxReads
+	reads   []readSpec   // the member chains it reads, longest first kept, at most maxReads
 	helpers bool         // it uses a helper
+}
+
+// readSpec is one input of an expression as written.
+type readSpec struct {
+	text string
+	path []any // see read.path; nil when it is not a path
 }
 
 // helperCall is one call of a helper in an expression.
@@ -351,22 +361,23 @@ func readSyntax(tree *parser.Tree) *syntax {
 		}
 		syn.calls = append(syn.calls, hc)
 	}
-	var texts []string
+	var chains []chain
 	for _, c := range v.chains {
-		if !slices.Contains(texts, c) {
-			texts = append(texts, c)
+		if !slices.ContainsFunc(chains, func(o chain) bool { return o.text == c.text }) {
+			chains = append(chains, c)
 		}
 	}
-	for _, t := range texts {
-		if t == varThis || slices.ContainsFunc(texts, func(o string) bool {
-			return len(o) > len(t) && strings.HasPrefix(o, t) && (o[len(t)] == '.' || o[len(t)] == '[')
+	for _, c := range chains {
+		t := c.text
+		if t == varThis || slices.ContainsFunc(chains, func(o chain) bool {
+			return len(o.text) > len(t) && strings.HasPrefix(o.text, t) && (o.text[len(t)] == '.' || o.text[len(t)] == '[')
 		}) {
 			continue // a prefix of a longer chain: the longer one says more
 		}
 		if len(syn.reads) == maxReads {
 			break
 		}
-		syn.reads = append(syn.reads, t)
+		syn.reads = append(syn.reads, readSpec{text: t, path: pathOf(c.node)})
 	}
 	return syn
 }
@@ -376,7 +387,7 @@ func readSyntax(tree *parser.Tree) *syntax {
 // and the devices it names under states.
 type readVisitor struct {
 	callees map[exprast.Node]bool
-	chains  []string
+	chains  []chain
 	calls   []*exprast.CallNode
 	devices []string
 	helpers bool
@@ -388,7 +399,7 @@ func (v *readVisitor) Visit(np *exprast.Node) {
 		v.callees[n.Callee] = true
 		if id, ok := n.Callee.(*exprast.IdentifierNode); ok && slices.Contains(helperNames, id.Value) {
 			v.calls = append(v.calls, n)
-			v.chains = append(v.chains, n.String())
+			v.chains = append(v.chains, chain{n.String(), n})
 		}
 	case *exprast.IdentifierNode:
 		if slices.Contains(helperNames, n.Value) {
@@ -406,17 +417,48 @@ func (v *readVisitor) Visit(np *exprast.Node) {
 	switch n := (*np).(type) {
 	case *exprast.IdentifierNode, *exprast.MemberNode:
 		if isChain(n) {
-			v.chains = append(v.chains, n.String())
+			v.chains = append(v.chains, chain{n.String(), n})
 		}
 	}
-	v.chains = slices.DeleteFunc(v.chains, func(s string) bool {
+	v.chains = slices.DeleteFunc(v.chains, func(ch chain) bool {
 		for c := range v.callees {
-			if c.String() == s {
+			if c.String() == ch.text {
 				return true
 			}
 		}
 		return false
 	})
+}
+
+// chain is a member chain or a helper's call an expression reads.
+type chain struct {
+	text string
+	node exprast.Node
+}
+
+// pathOf returns the path a chain reads (see read.path), nil when it is
+// not one: a helper's call, or a chain from $env (which a lookup does not
+// know).
+func pathOf(n exprast.Node) []any {
+	switch n := n.(type) {
+	case *exprast.IdentifierNode:
+		if n.Value == "$env" {
+			return nil
+		}
+		return []any{n.Value}
+	case *exprast.MemberNode:
+		p := pathOf(n.Node)
+		if p == nil {
+			return nil
+		}
+		switch k := n.Property.(type) {
+		case *exprast.StringNode:
+			return append(p, k.Value)
+		case *exprast.IntegerNode:
+			return append(p, k.Value)
+		}
+	}
+	return nil
 }
 
 // isChain reports whether n is a variable or a path of constant members

@@ -58,10 +58,10 @@ func (e *Engine) tryStart(rn *runner, tb *triggerBase, ev *evaluator, env *runEn
 		return
 	}
 	if failed, err := allHold(ev, env, a.conditions); failed != nil {
-		values := failed.explain(ev, env)
+		values := failed.explain(ev, env, ev.scratchValues())
 		if err != nil {
 			if values == nil {
-				values = map[string]any{}
+				values = ev.scratch
 			}
 			values["error"] = err.Error()
 		}
@@ -107,7 +107,8 @@ func (e *Engine) missWhen(rn *runner, tb *triggerBase, x *expression, env any, s
 	if x == nil {
 		return
 	}
-	rn.stats.miss(hearth.NearMiss{Time: s.time(), Seq: s.event.Seq, Trigger: tb.desc, Reason: "when", Text: x.src, Values: x.values(&s.ev.vm, env)})
+	values := x.values(&s.ev.vm, env, s.ev.scratchValues())
+	rn.stats.miss(hearth.NearMiss{Time: s.time(), Seq: s.event.Seq, Trigger: tb.desc, Reason: "when", Text: x.src, Values: values})
 }
 
 // stopTrace keeps the trace of a run the guards refused.

@@ -2,7 +2,6 @@ package automations
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,10 +55,9 @@ type run struct {
 	this   thisVars
 	ctx    context.Context
 	cancel context.CancelFunc
-	after  *run  // a run to wait for before starting (queued, restart)
-	startG *gate // opened when after has ended
-	succ   *gate // the startG of the run queued behind this one; guarded by rn.mu
-	done   chan struct{}
+	after  *run      // a run to wait for before starting (queued, restart)
+	startG *gate     // opened when after has ended
+	succ   *gate     // the startG of the run queued behind this one; guarded by rn.mu
 	depth  int       // runs along the chain of causes that led here
 	evTime time.Time // when the triggering event came in; zero when not an event
 	resume []int     // where a resumed run goes on
@@ -152,7 +150,7 @@ func (e *Engine) start(q startReq) (string, error) {
 	r := &run{
 		id: id, auto: a, set: e.active.Load().set, eng: e, rn: rn,
 		cause: q.cause, vars: q.vars, this: thisVars{ID: a.ID, Description: a.Description},
-		ctx: ctx, cancel: cancel, after: after, done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, after: after,
 		depth: q.depth, evTime: q.evTime, resume: q.resume, due: q.due,
 		resumes: q.points,
 	}
@@ -160,7 +158,9 @@ func (e *Engine) start(q startReq) (string, error) {
 	r.trace = hearth.Trace{
 		RunSummary: hearth.RunSummary{Run: id, Started: now, Outcome: "running"},
 		Automation: a.ID, Trigger: q.seq,
-		Steps: make([]hearth.TraceStep, 0, len(a.conditions)+len(a.actions)+2),
+		// Room for the trigger, the conditions and a step per action:
+		// what most runs record.
+		Steps: make([]hearth.TraceStep, 0, 1+len(a.conditions)+len(a.actions)),
 	}
 	r.trace.Steps = append(r.trace.Steps, hearth.TraceStep{Time: now, Kind: "trigger", Text: q.trig, Result: "fired"})
 	if q.conds {
@@ -256,7 +256,6 @@ func (r *run) finish(err error) {
 	}
 	rn.mu.Unlock()
 	r.cancel()
-	close(r.done)
 
 	r.mu.Lock()
 	if !r.didReact && !r.reactAt.IsZero() {
@@ -368,12 +367,12 @@ func (e *Engine) recordTrace(st *stats, tr hearth.Trace, cause hearth.Cause) {
 	if e.events == nil {
 		return
 	}
-	b, err := json.Marshal(tr)
+	b, err := e.traceJSON(&tr)
 	if err != nil {
 		e.log.Warn("trace cannot be written as JSON", "run", tr.Run, "err", err)
 		return
 	}
-	if _, err := e.events.Publish(hearth.Event{Kind: hearth.KindRun, Topic: traceTopic(tr.Automation), Payload: b, Cause: cause}); err != nil {
+	if _, err := e.events.Publish(hearth.Event{Kind: hearth.KindRun, Topic: st.topic, Payload: b, Cause: cause}); err != nil {
 		e.log.Debug("trace not logged", "run", tr.Run, "err", err)
 	}
 }

@@ -39,6 +39,7 @@ type scope struct {
 	havePrV           bool
 	deviceBox, nowBox any
 	haveBoxed         bool
+	devices           map[string]any // each device's id as an interface value, boxed once
 	empty             map[string]any // prev of the previous state: unknown
 	payload           any
 	havePay           bool
@@ -59,6 +60,7 @@ func newScope(c Clock, log *slog.Logger, st states, h helpers, loc *time.Locatio
 		newVars:  map[string]any{},
 		prevVars: map[string]any{},
 		empty:    map[string]any{},
+		devices:  map[string]any{},
 	}
 }
 
@@ -150,9 +152,15 @@ func (s *scope) addHelpers(env map[string]any) {
 
 func (s *scope) fillDeviceEnv(env, attrs, prev map[string]any) {
 	if !s.haveBoxed {
-		// Boxed once per event for both envs.
+		// Boxed once per event for both envs; a device's id once for
+		// good, as every state event of it is boxed the same.
 		s.haveBoxed = true
-		s.deviceBox, s.nowBox = s.event.Device, s.time()
+		d, ok := s.devices[s.event.Device]
+		if !ok {
+			d = s.event.Device
+			s.devices[s.event.Device] = d
+		}
+		s.deviceBox, s.nowBox = d, s.time()
 	}
 	clear(env)
 	maps.Copy(env, attrs)

@@ -1,6 +1,7 @@
 package automations
 
 import (
+	"maps"
 	"math/bits"
 	"reflect"
 	"slices"
@@ -20,6 +21,7 @@ const tracesKept = 20
 // stats is what the engine keeps in memory about one automation id, across
 // reloads: its last run, near misses, latency and (without a log) traces.
 type stats struct {
+	topic   string // of its traces in the log
 	mu      sync.Mutex
 	last    hearth.RunSummary // Run is "" before the first run
 	misses  []hearth.NearMiss // a ring, at most nearMissesKept; grown as needed
@@ -31,18 +33,20 @@ type stats struct {
 
 // miss records a near miss, overwriting the oldest. The same miss again
 // (a sensor repeating a state that does not match) is counted on the last
-// one rather than pushing the others out.
+// one rather than pushing the others out. m.Values may be the caller's
+// scratch: it is copied when kept, and most misses repeat the last one.
 func (s *stats) miss(m hearth.NearMiss) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.nMisses > 0 {
 		last := &s.misses[(s.nMisses-1)%nearMissesKept]
-		if last.Trigger == m.Trigger && last.Reason == m.Reason && last.Text == m.Text && reflect.DeepEqual(last.Values, m.Values) {
+		if last.Trigger == m.Trigger && last.Reason == m.Reason && last.Text == m.Text && sameValues(last.Values, m.Values) {
 			last.Time, last.Seq = m.Time, m.Seq
 			last.Repeats++
 			return
 		}
 	}
+	m.Values = maps.Clone(m.Values)
 	// Most automations repeat one or two misses (a sensor going back and
 	// forth): grown one at a time rather than made whole, the ring costs
 	// a thousand automations 2 MB less.
@@ -55,6 +59,21 @@ func (s *stats) miss(m hearth.NearMiss) {
 		s.misses[s.nMisses%nearMissesKept] = m
 	}
 	s.nMisses++
+}
+
+// sameValues is reflect.DeepEqual of two maps of values, without the
+// allocations reflect makes to walk a map.
+func sameValues(a, b map[string]any) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !reflect.DeepEqual(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // nearMisses returns the near misses kept, newest first.

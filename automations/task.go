@@ -58,7 +58,7 @@ func (t *task) check(desc string, conds []condition) (bool, error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	t.step("condition", desc, "false", failed.explain(ev, env), 0, msg)
+	t.step("condition", desc, "false", failed.explain(ev, env, map[string]any{}), 0, msg)
 	return false, nil
 }
 
@@ -90,8 +90,10 @@ func (t *task) command(ctx context.Context, text string, withPayload bool, c hea
 	r.commanded()
 	t.step("command", text, "sent", nil, ev.Seq, "")
 	// One line per command at info: the house's story as it happens.
+	// Attrs rather than key-value pairs, which would box each value.
 	if e.log.Enabled(ctx, slog.LevelInfo) {
-		e.log.Info("command sent", "run", r.id, "topic", c.Topic, "payload", string(c.Payload), "seq", ev.Seq, "cause", r.cause.Seq)
+		e.log.LogAttrs(context.Background(), slog.LevelInfo, "command sent", slog.String("run", r.id), slog.String("topic", c.Topic),
+			slog.String("payload", string(c.Payload)), slog.Uint64("seq", ev.Seq), slog.Uint64("cause", r.cause.Seq))
 	}
 	return nil
 }
