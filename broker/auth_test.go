@@ -215,13 +215,14 @@ func TestPasswords(t *testing.T) {
 			t.Fatalf("no line says a login failed:\n%s", logs)
 		}
 	})
-	t.Run("a client id in use by another user is refused", func(t *testing.T) {
+	t.Run("a client id in use by another user is refused, and its client stays connected", func(t *testing.T) {
 		file := writeUsers(t, UsersFile{Users: []User{testUser(t, "lamp", "readwrite:#"), testUser(t, "other", "readwrite:#")}})
 		h := startHub(t, Config{UsersFile: file}, true)
-		mustDial(t, "tcp://"+h.addr, "lamp-1", as("lamp"))
+		lamp := mustDial(t, "tcp://"+h.addr, "lamp-1", as("lamp"))
 		if _, err := dialPaho(t, "tcp://"+h.addr, "lamp-1", as("other")); err == nil {
 			t.Fatal("another user took over the session")
 		}
+		publish(t, lamp, "home/lamp-1", 1, []byte("on")) // a refused client takes nothing over (takeover.go)
 	})
 	t.Run("a user added to the file while the broker runs can connect", func(t *testing.T) {
 		dir := t.TempDir()

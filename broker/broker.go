@@ -60,6 +60,8 @@ type Broker struct {
 	tls      *tls.Config           // nil without a TLS listener
 	loopback func(netip.Addr) bool // what counts as this machine; tests pretend otherwise
 
+	takeovers *takeovers // the connections of one client id take turns
+
 	mu        sync.Mutex
 	ln        *listener // plain TCP
 	tlsLn     *listener
@@ -92,6 +94,11 @@ func New(cfg Config, events Events) (*Broker, error) {
 	b.notes = newNotes(time.Now)
 	b.gate = newGate(&b.cfg, time.Now, b.isLoopback, log, b.notes)
 	b.throttle = newThrottle(cfg.Limits, time.Now, log, b.notes)
+	// A connection's predecessor may still be waiting for the log to hold a
+	// message it sent (DurableTimeout) before mochi is finished with it.
+	b.takeovers = newTakeovers(cfg.DurableTimeout+time.Second, log, func(cl *mqtt.Client) {
+		_ = server.DisconnectClient(cl, packets.ErrSessionTakenOver) // what mochi's takeover sends
+	})
 	var err error
 	if b.auth, err = newAuth(ctx, &b.cfg, b.isLoopback, log, b.notes); err != nil {
 		cancel()
@@ -113,6 +120,7 @@ func New(cfg Config, events Events) (*Broker, error) {
 		maxPacketSize:  uint32(cfg.MaxPacketSize),
 		maxKeepalive:   cfg.keepaliveCap(),
 		auth:           b.auth,
+		takeovers:      b.takeovers,
 		limits:         cfg.Limits,
 		throttle:       b.throttle,
 		retained:       newRetained(),
@@ -165,7 +173,7 @@ func (b *Broker) Start() error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := b.server.AddListener(listeners.NewNet(listenerTCP, ln)); err != nil {
+	if err := b.server.AddListener(b.turns(listeners.NewNet(listenerTCP, ln))); err != nil {
 		return fail(fmt.Errorf("broker: add listener: %w", err))
 	}
 	var tlsLn, wsLn *listener
@@ -174,7 +182,7 @@ func (b *Broker) Start() error {
 			return fail(err)
 		}
 		tlsLn.tls = b.tls
-		if err := b.server.AddListener(listeners.NewNet(listenerTLS, tlsLn)); err != nil {
+		if err := b.server.AddListener(b.turns(listeners.NewNet(listenerTLS, tlsLn))); err != nil {
 			return fail(fmt.Errorf("broker: add TLS listener: %w", err))
 		}
 	}
@@ -183,7 +191,7 @@ func (b *Broker) Start() error {
 			return fail(err)
 		}
 		wsLn.raw = true
-		if err := b.server.AddListener(newWSListener(listenerWS, wsLn, &b.cfg, b.log)); err != nil {
+		if err := b.server.AddListener(b.turns(newWSListener(listenerWS, wsLn, &b.cfg, b.log))); err != nil {
 			return fail(fmt.Errorf("broker: add WebSocket listener: %w", err))
 		}
 	}
@@ -200,6 +208,11 @@ func (b *Broker) Start() error {
 	}
 	b.sayWhoMayConnect(opened)
 	return nil
+}
+
+// turns makes the connections of l take turns by client id (takeover.go).
+func (b *Broker) turns(l listeners.Listener) listeners.Listener {
+	return takingTurns{Listener: l, takeovers: b.takeovers}
 }
 
 // sayWhoMayConnect tells, at every start, who may connect without a user:

@@ -32,6 +32,7 @@ const mochiReadBufferSize = 256
 //     it applies to reads only. Writes go to the socket's send queue
 //     (sendqueue.go), which never makes mochi wait and has its own deadline;
 //     any write error closes the socket, which makes mochi drop the client.
+//   - Nothing but AUTH goes out before the CONNACK (see holdBack).
 type conn struct {
 	net.Conn
 	out     *sendQueue // the socket's, under TLS when there is TLS
@@ -44,6 +45,10 @@ type conn struct {
 	done      chan struct{} // closed by Close: ends a publish waiting for its rate
 	closeOnce sync.Once
 	readErr   error // sticky; read goroutine only
+
+	acked  atomic.Bool // the CONNACK was written: writes go straight through
+	heldMu sync.Mutex
+	held   []byte // packets written before the CONNACK, sent right after it
 }
 
 // newConn guards nc, whose socket's send queue is out.
@@ -104,6 +109,88 @@ func (c *conn) readFailed(err error) {
 // which the queue logs, or the socket failed) closes the connection so that
 // mochi drops the client.
 func (c *conn) Write(p []byte) (int, error) {
+	if !c.acked.Load() {
+		return c.holdBack(p)
+	}
+	return c.write(p)
+}
+
+// holdBack writes the packets in p that may go before the CONNACK (the
+// CONNACK, AUTH) and holds the others back until the CONNACK is written,
+// then sends them right after it, in order.
+//
+// MQTT forbids the server to send anything but AUTH before the CONNACK
+// [MQTT-3.2.0-1], but mochi files a resumed session's client under its id,
+// where publishes find it, a moment before it writes the CONNACK: a message
+// published in that moment is written first, and a strict client drops the
+// connection. (takeover.go keeps a new clean session from inheriting the
+// subscriptions that would do the same.) mochi writes whole packets, one or
+// several per call, under the client's lock; heldMu keeps this correct
+// without relying on that.
+func (c *conn) holdBack(p []byte) (int, error) {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	if c.acked.Load() {
+		return c.write(p)
+	}
+	var now []byte // what may go now, in order
+	for rest := p; len(rest) > 0; {
+		n, typ := packetLen(rest)
+		if n == 0 { // not a whole packet: mochi does not write those, but keep the bytes in order
+			c.held = append(c.held, rest...)
+			break
+		}
+		switch typ {
+		case typeConnack:
+			now = append(now, rest[:n]...)
+			now = append(now, c.held...)
+			now = append(now, rest[n:]...)
+			c.held = nil
+			c.acked.Store(true)
+			rest = nil
+			continue
+		case typeAuth:
+			now = append(now, rest[:n]...)
+		default:
+			c.held = append(c.held, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	if c.out != nil && len(c.held) > c.out.bound {
+		// Only what is published in the moment before the CONNACK is
+		// held; this much means the CONNACK is not coming.
+		c.log.Warn("closing connection: too much to send before its CONNACK", "bytes", len(c.held))
+		c.held = nil
+		_ = c.Close()
+		return 0, errSlowConsumer
+	}
+	if len(now) > 0 {
+		if _, err := c.write(now); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// packetLen returns the length and type of the whole MQTT packet that b
+// starts with; 0 when b does not hold a whole packet.
+func packetLen(b []byte) (n int, typ byte) {
+	rem, mult := 0, 1
+	for i := 1; i <= 4 && i < len(b); i++ {
+		rem += int(b[i]&0x7f) * mult
+		if b[i]&0x80 == 0 {
+			if n = i + 1 + rem; n > len(b) {
+				return 0, 0
+			}
+			return n, b[0] >> 4
+		}
+		mult *= 128
+	}
+	return 0, 0
+}
+
+// write hands p to the send queue, closing the connection if it fails.
+func (c *conn) write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		if !c.closed.Load() && !errors.Is(err, errSlowConsumer) {

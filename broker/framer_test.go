@@ -207,6 +207,10 @@ func TestConnDeadlines(t *testing.T) {
 		q := newSendQueue(server, wcfg.Limits.SendBuffer, wcfg.WriteTimeout, log)
 		c := newConn(q, q, &wcfg, log, func(*conn) { close(closed) })
 		_ = c.SetWriteDeadline(time.Now().Add(time.Hour)) // ignored
+		// The CONNACK first: what comes before it is held back (conn.go).
+		if _, err := c.Write([]byte{0x20, 0x02, 0x00, 0x00}); err != nil {
+			t.Fatalf("write CONNACK: %v", err)
+		}
 		// More than the socket buffers: the rest waits in the queue, and
 		// the write returns at once.
 		if _, err := c.Write(make([]byte, 16<<20)); err != nil {

@@ -38,6 +38,8 @@ type hook struct {
 	retained *retained // retained messages held per client id
 	notes    *notes    // repeated refusals are logged once in a while
 	unlogged *unlogged // clients refused while the log could not be written
+
+	takeovers *takeovers // the connections of one client id take turns
 }
 
 var hookProvides = []byte{
@@ -59,12 +61,17 @@ func (h *hook) Provides(b byte) bool { return bytes.IndexByte(hookProvides, b) >
 
 // OnConnect caps the keepalive, then authenticates the client (access.go).
 // Both run here rather than in OnConnectAuthenticate because a refusal
-// must be answered with the CONNACK code that says why.
+// must be answered with the CONNACK code that says why. An authenticated
+// client then waits for the previous connection of its id to be finished
+// with (takeover.go): mochi looks for that one's session next.
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if err := h.capKeepalive(cl, pk); err != nil {
 		return err
 	}
-	return h.authenticate(cl, pk)
+	if err := h.authenticate(cl, pk); err != nil {
+		return err
+	}
+	return h.takeovers.take(h.ctx, cl)
 }
 
 // capKeepalive caps the keepalive. An MQTT 5 client asking for more than the
