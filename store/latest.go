@@ -63,15 +63,7 @@ func (s *Store) latestUnder(ctx context.Context, p string) ([]hearth.Event, erro
 	if err := scanNewest(rows, newest); err != nil {
 		return nil, err
 	}
-	if len(newest) == 0 {
-		return nil, nil
-	}
-	seqs := make([]uint64, 0, len(newest))
-	for _, seq := range newest {
-		seqs = append(seqs, seq)
-	}
-	return s.queryEventsOn(ctx, tx, `SELECT `+eventColumns+` FROM events
-		WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, []any{seqsJSON(seqs)}, nil)
+	return s.eventsAt(ctx, tx, newest)
 }
 
 // latestQuery builds the SQL that finds, in the topic index table up to
@@ -170,15 +162,7 @@ func (s *Store) newestOn(ctx context.Context, kind hearth.Kind, topics []string)
 			return nil, err
 		}
 	}
-	if len(newest) == 0 {
-		return nil, nil
-	}
-	seqs := make([]uint64, 0, len(newest))
-	for _, seq := range newest {
-		seqs = append(seqs, seq)
-	}
-	return s.queryEventsOn(ctx, tx, `SELECT `+eventColumns+` FROM events
-		WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, []any{seqsJSON(seqs)}, nil)
+	return s.eventsAt(ctx, tx, newest)
 }
 
 // newestQuery builds the SQL that finds, in the topic index table up to
@@ -209,4 +193,18 @@ func scanNewest(rows *sql.Rows, newest map[string]uint64) error {
 		}
 	}
 	return rows.Err()
+}
+
+// eventsAt reads the events whose seqs are the values of newest (by
+// topic), in log order.
+func (s *Store) eventsAt(ctx context.Context, tx *sql.Tx, newest map[string]uint64) ([]hearth.Event, error) {
+	if len(newest) == 0 {
+		return nil, nil
+	}
+	seqs := make([]uint64, 0, len(newest))
+	for _, seq := range newest {
+		seqs = append(seqs, seq)
+	}
+	return s.queryEventsOn(ctx, tx, `SELECT `+eventColumns+` FROM events
+		WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, []any{seqsJSON(seqs)}, nil)
 }
