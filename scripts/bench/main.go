@@ -73,7 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.Automations, "automations", 1000, "automations loaded (`n`): motion i turns light i on and off")
 	fs.IntVar(&o.Devices, "devices", 1000, "motion sensors, lights and lux sensors (`n` of each)")
-	fs.IntVar(&o.Clients, "clients", 0, "MQTT connections per side (sensors, lights) that the devices share; 0: one per device")
+	fs.IntVar(&o.Clients, "clients", 0, "MQTT connections per side (sensors, lights) that the devices share; 0: one per device. The hub holds each client to 1,000 messages a second by default (limits: publish_rate_per_client), so with few connections a high rate measures that limit")
 	fs.Var(&o.Rates, "rate", "sensor events per second, summed over all sensors (comma list)")
 	fs.Var(&o.QoS, "qos", "QoS of the sensor events: 0, 1 or a comma list")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each run publishes")
