@@ -134,6 +134,7 @@ func (c *conn) holdBack(p []byte) (int, error) {
 		return c.write(p)
 	}
 	var now []byte // what may go now, in order
+	acked := false
 	for rest := p; len(rest) > 0; {
 		n, typ := packetLen(rest)
 		if n == 0 { // not a whole packet: mochi does not write those, but keep the bytes in order
@@ -146,7 +147,7 @@ func (c *conn) holdBack(p []byte) (int, error) {
 			now = append(now, c.held...)
 			now = append(now, rest[n:]...)
 			c.held = nil
-			c.acked.Store(true)
+			acked = true
 			rest = nil
 			continue
 		case typeAuth:
@@ -168,6 +169,11 @@ func (c *conn) holdBack(p []byte) (int, error) {
 		if _, err := c.write(now); err != nil {
 			return 0, err
 		}
+	}
+	// Only once the CONNACK is written: a write that came meanwhile waits
+	// on heldMu and goes after it, rather than straight to the socket.
+	if acked {
+		c.acked.Store(true)
 	}
 	return len(p), nil
 }

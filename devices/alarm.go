@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"hearth"
 )
@@ -412,7 +414,8 @@ func humanize(id string) string {
 	if words == "" {
 		return id
 	}
-	return strings.ToUpper(words[:1]) + words[1:]
+	first, size := utf8.DecodeRuneInString(words)
+	return string(unicode.ToUpper(first)) + words[size:]
 }
 
 // triggerLocked sets the alarm off; it returns to the state it was armed

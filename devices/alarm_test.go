@@ -358,6 +358,19 @@ func TestAlarmStateNamesTheSensorThatTrippedIt(t *testing.T) {
 	}
 }
 
+func TestHumanizeWritesAnIdAsThePageDoes(t *testing.T) {
+	for id, want := range map[string]string{
+		"hall_motion":  "Hall motion",
+		"front-door.1": "Front door 1",
+		"étage_motion": "Étage motion", // a letter of two bytes, not cut in half
+		"__":           "__",
+	} {
+		if got := humanize(id); got != want {
+			t.Errorf("humanize(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
 func TestAlarmAnswerSaysTheCommandsRefOnce(t *testing.T) {
 	g := newHubRig(t, Options{BaseTopic: "home"})
 	g.startAlarm(t, AlarmConfig{CodeHash: testHash(t, rightCode), ExitDelay: dur(5 * time.Second)})

@@ -87,7 +87,7 @@ func (s *Store) insertEvents(ctx context.Context, dc any, w *batchWriter, batch 
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	done := false // committed, or the failed COMMIT rolled back by the driver
+	done := false // COMMIT ran (it rolls back what it fails to commit)
 	defer func() {
 		if !done {
 			_ = tx.Rollback() //nolint:errcheck // the error that got here says more
@@ -109,6 +109,10 @@ func (s *Store) insertEvents(ctx context.Context, dc any, w *batchWriter, batch 
 	}
 	done = true
 	if err := tx.Commit(); err != nil {
+		// modernc's driver rolls a failed COMMIT back itself; should
+		// another not, the writer must not stay inside the transaction,
+		// where every later BEGIN would fail.
+		_ = tx.Rollback() //nolint:errcheck // a no-op when it was rolled back
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
