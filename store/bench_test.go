@@ -166,7 +166,7 @@ func BenchmarkReplay(b *testing.B) {
 // (a few dozen events a commit) and in a burst. Besides the time it reports
 // the heap allocations per log event: the garbage the hub's collector has
 // to clear away, which shows in its latency. Run the larger batches long
-// enough for a few rounds of indexing (one every 131,072 log events):
+// enough for a few rounds of indexing (one every 262,144 log events):
 //
 //	go test -run '^$' -bench 'Commit/32' -benchtime 3000x ./store/
 //	go test -run '^$' -bench 'Commit/1024' -benchtime 500x ./store/

@@ -29,17 +29,21 @@ import (
 // which queries ignore and the next round inserts again (OR IGNORE).
 
 // Defaults of the indexer. The threshold bounds the tail's memory (24 bytes
-// an event, about 3 MB) and the time Open takes to read it back after a
+// an event, about 6 MB) and the time Open takes to read it back after a
 // crash (BenchmarkOpenWithAFullTail). A round writes about one page per
 // key whatever its size (6,000 on the benchmark house: 2,000 devices,
-// 4,000 topics), so twice the threshold would halve what the indexes cost
-// per event, for 3 MB more. The age keeps a quiet house's tail short too, so
-// that retention (which deletes events an hour old at the earliest) finds
-// them indexed. The chunk bounds one transaction: a QoS 1 message that
-// arrives meanwhile waits for it (BenchmarkIndexChunk: about 6 ms, 25 at
-// most, on the build machine; a round of 131,072 events takes 88 of them).
+// 4,000 topics), so a larger threshold takes a larger share off what the
+// indexes cost per event: 262,144 rather than 131,072 took the house's
+// bytes written per log event from 742 to 473 over 560,000 of them
+// (BenchmarkWriteBytes), for 3 MB more while the tail is full. Only a busy
+// house fills it: a house of 50 devices reaches the age first. The age
+// keeps a quiet house's tail short too, so that retention (which deletes
+// events an hour old at the earliest) finds them indexed. The chunk bounds
+// one transaction: a QoS 1 message that arrives meanwhile waits for it
+// (BenchmarkIndexChunk: about 6 ms, 25 at most, on the build machine; a
+// round of 262,144 events takes about 176 of them).
 const (
-	defaultIndexEvery = 131_072
+	defaultIndexEvery = 262_144
 	defaultIndexAge   = 30 * time.Minute
 	defaultIndexChunk = 4096
 )

@@ -36,7 +36,7 @@ import (
 // database at the end of each run and that is counted too: every page is
 // written twice in WAL mode, once to the WAL and once to the database. What
 // Run writes when it stops is not: the figures are the steady state, so run
-// long enough for the periodic writes (a round of indexing every 131,072
+// long enough for the periodic writes (a round of indexing every 262,144
 // events, a devices snapshot every 16,384) to average out.
 //
 // Reported: B/log-event and B/sensor-event, log-events/commit, and the
