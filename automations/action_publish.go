@@ -30,7 +30,7 @@ func (l *loader) publishAction(n ast.Node, fs fieldList) action {
 		a.topicTpl, _ = v.(*tmpl)
 		ok = good
 	} else if ok {
-		if why := validTopic(topic); why != "" {
+		if why := hearth.TopicProblem(topic); why != "" {
 			l.errorf(f.value, "topic %q %s", topic, why)
 			ok = false
 		}
@@ -77,7 +77,7 @@ func (a *publishAction) do(ctx context.Context, t *task) error {
 		v, err := t.renderTemplate(a.topicTpl)
 		if err == nil {
 			topic = textOf(v)
-			if why := validTopic(topic); why != "" {
+			if why := hearth.TopicProblem(topic); why != "" {
 				err = fmt.Errorf("topic %q (from %q) %s", topic, a.topic, why)
 			}
 		}

@@ -2,7 +2,6 @@ package automations
 
 import (
 	"strings"
-	"unicode/utf8"
 )
 
 // index finds the triggers an event concerns without looking at the others:
@@ -34,7 +33,7 @@ type trieNode[T any] struct {
 	values   []T          // values whose filter ends at this node
 }
 
-// insert adds v under filter, which must be valid (validFilter).
+// insert adds v under filter, which must be well formed (hearth.FilterProblem).
 func (t *topicTrie[T]) insert(filter string, v T) {
 	n := &t.root
 	for level := range strings.SplitSeq(filter, "/") {
@@ -91,51 +90,4 @@ func (n *trieNode[T]) match(rest string, end, noWild bool, dst []T) []T {
 		dst = n.plus.match(rest, !more, false, dst)
 	}
 	return dst
-}
-
-// maxTopic is the longest topic MQTT can carry.
-const maxTopic = 65535
-
-// validFilter says what is wrong with an MQTT topic filter, or "".
-func validFilter(f string) string {
-	if why := validTopicText(f); why != "" {
-		return why
-	}
-	levels := strings.Split(f, "/")
-	for i, level := range levels {
-		switch {
-		case level == "#" && i != len(levels)-1:
-			return "has # before its last level (# matches everything below, so it comes last)"
-		case level != "#" && strings.Contains(level, "#"):
-			return "has # inside a level (it must stand alone: a/#)"
-		case level != "+" && strings.Contains(level, "+"):
-			return "has + inside a level (it must stand alone: a/+/b)"
-		}
-	}
-	return ""
-}
-
-// validTopic says what is wrong with a topic to publish to, or "".
-func validTopic(t string) string {
-	if why := validTopicText(t); why != "" {
-		return why
-	}
-	if strings.ContainsAny(t, "+#") {
-		return "has a wildcard (+ or #); one can only publish to a plain topic"
-	}
-	return ""
-}
-
-func validTopicText(t string) string {
-	switch {
-	case t == "":
-		return "is empty"
-	case len(t) > maxTopic:
-		return "is longer than MQTT allows"
-	case !utf8.ValidString(t):
-		return "is not valid UTF-8"
-	case strings.ContainsRune(t, 0):
-		return "holds a NUL character"
-	}
-	return ""
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"hearth"
 )
 
 func TestTopicTrieMatchesFiltersAsMQTTDoes(t *testing.T) {
@@ -50,7 +52,7 @@ func TestTopicTrieMatchesFiltersAsMQTTDoes(t *testing.T) {
 	}
 	var trie topicTrie[string]
 	for _, f := range filters {
-		if why := validFilter(f); why != "" {
+		if why := hearth.FilterProblem(f); why != "" {
 			t.Fatalf("filter %q: %s", f, why)
 		}
 		trie.insert(f, f)
@@ -72,37 +74,6 @@ func TestEmptyTopicTrieMatchesNothing(t *testing.T) {
 	var trie topicTrie[int]
 	if got := trie.match("a/b", nil); len(got) != 0 {
 		t.Errorf("got %v", got)
-	}
-}
-
-func TestValidFilterAndValidTopic(t *testing.T) {
-	cases := []struct {
-		name   string
-		s      string
-		filter string // what validFilter says, "" for valid
-		topic  string // what validTopic says
-	}{
-		{"a plain topic is both", "home/hall/set", "", ""},
-		{"+ alone in a level is a filter, not a topic", "home/+/set", "", "has a wildcard"},
-		{"# at the end is a filter", "home/#", "", "has a wildcard"},
-		{"# alone is a filter", "#", "", "has a wildcard"},
-		{"# before the end is neither", "home/#/x", "before its last level", "has a wildcard"},
-		{"# inside a level is neither", "home/a#", "inside a level", "has a wildcard"},
-		{"+ inside a level is neither", "home/a+", "inside a level", "has a wildcard"},
-		{"empty is neither", "", "is empty", "is empty"},
-		{"a NUL is neither", "a\x00b", "NUL", "NUL"},
-		{"invalid UTF-8 is neither", "a\xffb", "UTF-8", "UTF-8"},
-		{"too long is neither", strings.Repeat("a", maxTopic+1), "longer", "longer"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := validFilter(tc.s); (tc.filter == "") != (got == "") || !strings.Contains(got, tc.filter) {
-				t.Errorf("validFilter says %q, want %q", got, tc.filter)
-			}
-			if got := validTopic(tc.s); (tc.topic == "") != (got == "") || !strings.Contains(got, tc.topic) {
-				t.Errorf("validTopic says %q, want %q", got, tc.topic)
-			}
-		})
 	}
 }
 

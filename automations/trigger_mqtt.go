@@ -1,5 +1,7 @@
 package automations
 
+import "hearth"
+
 // mqttTrigger fires on every message whose topic matches its filter and
 // whose `when` holds: messages are events, not states, so there is no edge.
 // Commands the hub publishes (an automation's, the page's) are messages too.
@@ -14,7 +16,7 @@ func (l *loader) mqttTrigger(b triggerBase, fs fieldList) trigger {
 	f, _ := fs.get("mqtt")
 	filter, ok := l.str(f, "mqtt")
 	if ok {
-		if why := validFilter(filter); why != "" {
+		if why := hearth.FilterProblem(filter); why != "" {
 			l.errorf(f.value, "topic filter %q %s", filter, why)
 			ok = false
 		}

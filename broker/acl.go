@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"hearth"
 )
 
 // Access is what a rule does to the topics its pattern matches.
@@ -59,8 +61,8 @@ func (r Rule) check() error {
 	default:
 		return fmt.Errorf("rule %q: access %q: want read, write, readwrite or deny", r.Pattern, r.Access)
 	}
-	if !validFilter(r.Pattern) {
-		return fmt.Errorf("rule %q: not a topic filter (\"+\" and \"#\" stand alone as a level, \"#\" last)", r.Pattern)
+	if why := hearth.FilterProblem(r.Pattern); why != "" {
+		return fmt.Errorf("rule %q: not a topic filter: it %s", r.Pattern, why)
 	}
 	for _, l := range strings.Split(r.Pattern, "/") {
 		if l != "%u" && l != "%c" && (strings.Contains(l, "%u") || strings.Contains(l, "%c")) {

@@ -3,6 +3,8 @@ package broker
 import (
 	"strings"
 	"testing"
+
+	"hearth"
 )
 
 func mustACL(t testing.TB, rules ...string) acl {
@@ -149,7 +151,7 @@ func refCovers(pattern, filter string, depth int) bool {
 			if n > 0 {
 				topic = prefix + "/" + l
 			}
-			if matchTopic(filter, topic) && !matchTopic(pattern, topic) {
+			if hearth.MatchTopic(filter, topic) && !hearth.MatchTopic(pattern, topic) {
 				ok = false
 				return
 			}
@@ -229,7 +231,7 @@ func FuzzACL(f *testing.F) {
 		}
 		filter := in.levels(fuzzFilterLevels)
 		write := flags&1 == 1
-		if !validFilter(filter) || (write && strings.ContainsAny(filter, "+#")) {
+		if hearth.FilterProblem(filter) != "" || (write && strings.ContainsAny(filter, "+#")) {
 			return
 		}
 		maxLevels = max(maxLevels, strings.Count(filter, "/")+1)

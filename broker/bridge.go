@@ -13,6 +13,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"hearth"
 )
 
 // Bridge forwards chosen topics between the embedded broker and a remote one.
@@ -263,7 +265,7 @@ func (br *Bridge) deliver(m paho.Message) (uint64, error) {
 // inRule returns the first rule forwarding remoteTopic in.
 func (br *Bridge) inRule(remoteTopic string) *rule {
 	for _, r := range br.rules {
-		if r.in() && strings.HasPrefix(remoteTopic, r.RemotePrefix) && matchTopic(r.remote, remoteTopic) {
+		if r.in() && strings.HasPrefix(remoteTopic, r.RemotePrefix) && hearth.MatchTopic(r.remote, remoteTopic) {
 			return r
 		}
 	}

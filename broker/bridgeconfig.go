@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"hearth"
 )
 
 // Direction says which way a bridge forwards a topic.
@@ -108,8 +110,8 @@ func (c BridgeConfig) rules() ([]*rule, error) {
 			bad("qos %d: want 0, 1 or 2", t.QoS)
 		case strings.ContainsAny(t.LocalPrefix+t.RemotePrefix, "+#\x00"):
 			bad("prefixes may not hold wildcards")
-		case !validFilter(t.Topic) || !validFilter(r.local) || !validFilter(r.remote):
-			bad("not a valid topic filter")
+		case filterProblem(t.Topic, r.local, r.remote) != "":
+			bad("not a valid topic filter: %s", filterProblem(t.Topic, r.local, r.remote))
 		case strings.HasPrefix(r.local, "$share/") || strings.HasPrefix(r.remote, "$share/"):
 			bad("a bridge does not take shared subscriptions")
 		default:
@@ -117,4 +119,14 @@ func (c BridgeConfig) rules() ([]*rule, error) {
 		}
 	}
 	return rules, errors.Join(errs...)
+}
+
+// filterProblem says which of filters is not a topic filter and why, or "".
+func filterProblem(filters ...string) string {
+	for _, f := range filters {
+		if why := hearth.FilterProblem(f); why != "" {
+			return fmt.Sprintf("%q %s", f, why)
+		}
+	}
+	return ""
 }

@@ -105,7 +105,9 @@ func NewRemote(cfg RemoteConfig, events Events) (*Remote, error) {
 	setDefault(&cfg.PublishTimeout, DefaultPublishTimeout)
 	var errs []error
 	for _, f := range cfg.Filters {
-		if !validFilter(f) || strings.HasPrefix(f, "$share/") {
+		if why := hearth.FilterProblem(f); why != "" {
+			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter: it %s", f, why))
+		} else if strings.HasPrefix(f, "$share/") {
 			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter (shared_group makes it shared)", f))
 		}
 	}
@@ -313,7 +315,7 @@ func (r *Remote) Command(ctx context.Context, c hearth.Command) (hearth.Event, e
 // the broker will send a publish there back to the hub.
 func (r *Remote) subscribed(topic string) bool {
 	for _, f := range r.cfg.Filters {
-		if matchTopic(f, topic) {
+		if hearth.MatchTopic(f, topic) {
 			return true
 		}
 	}
