@@ -54,12 +54,6 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 		return rep, err
 	}
 	bin := o.HubBin
-	if o.Profile != "" && o.Hub {
-		say("building the hub with a pprof endpoint")
-		if bin, err = buildProfilingHub(ctx, tmp); err != nil {
-			return rep, err
-		}
-	}
 	if bin == "" && (o.Hub || slices.Contains(o.Peers, peerHubExternal)) {
 		say("building the hub")
 		if bin, err = buildHub(ctx, tmp); err != nil {
@@ -68,6 +62,9 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 	}
 	if bin != "" {
 		rep.Machine.HubHelp = hubSupports(bin, "broker")
+		if o.Profile != "" && o.Hub && !hubSupports(bin, "pprof") {
+			return rep, fmt.Errorf("-profile: %s has no --pprof flag (an older build?)", bin)
+		}
 	}
 
 	var errs []error

@@ -155,15 +155,15 @@ func (h *hubProc) settle(ctx context.Context) error {
 type hubTarget struct {
 	h    *hubProc
 	data string
-	prof *profiler // nil unless the binary was built by buildProfilingHub
+	prof *profiler // nil unless -profile: the hub runs with --pprof
 }
 
 // newHubTarget starts the hub on a fresh data folder under dir. With a
-// profile folder, bin must be a profiling build: the hub serves pprof on a
-// free port and the profiles go to that folder.
+// profile folder, the hub serves pprof (--pprof) on a free port and the
+// profiles go to that folder.
 func newHubTarget(ctx context.Context, bin, dir, automations, profileDir string) (*hubTarget, error) {
 	data := filepath.Join(dir, "hub-data")
-	var env []string
+	var extra []string
 	var prof *profiler
 	if profileDir != "" {
 		port, err := freePort()
@@ -174,9 +174,9 @@ func newHubTarget(ctx context.Context, bin, dir, automations, profileDir string)
 			return nil, fmt.Errorf("profile folder: %w", err)
 		}
 		prof = &profiler{addr: addrPort(port), dir: profileDir, http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
-		env = append(env, "HEARTH_BENCH_PPROF="+prof.addr)
+		extra = append(extra, "--pprof", prof.addr)
 	}
-	h, err := startHub(ctx, bin, data, automations, env)
+	h, err := startHub(ctx, bin, data, automations, nil, extra...)
 	if err != nil {
 		return nil, err
 	}

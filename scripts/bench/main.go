@@ -99,7 +99,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.HubBin, "hub-bin", "", "use this hub `binary` instead of building ./cmd/hub (to compare two builds)")
 	fs.StringVar(&o.HubData, "hub-data", "", "start the hub on a copy of this data `folder` (a long log) instead of an empty one")
 	fs.StringVar(&o.NodeREDPrefix, "nodered-prefix", "", "npm prefix holding (or to receive) Node-RED; default: a temporary folder")
-	fs.StringVar(&o.Profile, "profile", "", "build the hub with a pprof endpoint (go build -overlay; the source is untouched) and write CPU, heap, allocation, mutex and block profiles of each -rate run to `folder`")
+	fs.StringVar(&o.Profile, "profile", "", "run the hub with --pprof and write CPU, heap, allocation, mutex and block profiles of each -rate run to `folder`")
 	fs.StringVar(&o.JSON, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.SVG, "svg", "", "draw latency percentiles against rate to `file` (docs/bench/latency.svg)")
 	fs.StringVar(&o.Redraw, "redraw", "", "run nothing: print the tables of an earlier -json `file` and redraw its -svg chart")
