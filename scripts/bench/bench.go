@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"hearth/internal/hubbin"
 )
 
 // TargetResult is what the benchmark found for one target.
@@ -56,7 +58,7 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 	bin := o.HubBin
 	if bin == "" && (o.Hub || slices.Contains(o.Peers, peerHubExternal)) {
 		say("building the hub")
-		if bin, err = buildHub(ctx, tmp); err != nil {
+		if bin, err = hubbin.Build(ctx, tmp); err != nil {
 			return rep, err
 		}
 	}

@@ -14,35 +14,6 @@ import (
 	"time"
 )
 
-// moduleRoot returns the folder of the hearth module (where go.mod is), so
-// that the benchmark works from any folder inside it.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the hearth module (go env GOMOD is %q)", mod)
-	}
-	return filepath.Dir(mod), nil
-}
-
-// buildHub builds a release binary of cmd/hub (stripped, -trimpath) into dir.
-func buildHub(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "hub")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s", "-o", bin, "./cmd/hub")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build hub: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // hubSupports reports whether the hub's --help lists flag (without dashes).
 func hubSupports(bin, flag string) bool {
 	out, _ := exec.Command(bin, "--help").CombinedOutput()

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"hearth/internal/hubbin"
 )
 
 // testBin is the hub binary the tests share, built on first use into a
@@ -46,7 +48,7 @@ func hubBinary(t *testing.T) string {
 			testBin.path = p
 			return
 		}
-		testBin.path, testBin.err = buildHub(context.Background(), testBin.dir)
+		testBin.path, testBin.err = hubbin.Build(context.Background(), testBin.dir)
 	})
 	if testBin.err != nil {
 		t.Fatal(testBin.err)

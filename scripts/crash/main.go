@@ -19,14 +19,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"hearth/internal/crashtest"
+	"hearth/internal/hubbin"
 )
 
 func main() {
@@ -84,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *bin == "" {
 		var err error
-		if *bin, err = buildHub(ctx, *dir); err != nil {
+		if *bin, err = hubbin.Build(ctx, *dir); err != nil {
 			fmt.Fprintln(stderr, "crash:", err)
 			return 1
 		}
@@ -125,25 +124,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = os.RemoveAll(*dir)
 	}
 	return 0
-}
-
-// buildHub builds a release binary of cmd/hub (-trimpath, stripped, as
-// scripts/build does) into dir.
-func buildHub(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run me inside the hearth module (go env GOMOD is %q)", mod)
-	}
-	bin := filepath.Join(dir, "hub")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/hub")
-	cmd.Dir = filepath.Dir(mod)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the hub: %w\n%s", err, out)
-	}
-	return bin, nil
 }

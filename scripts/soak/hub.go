@@ -16,25 +16,6 @@ import (
 	"time"
 )
 
-// buildHub builds a release binary of cmd/hub (stripped, -trimpath) into dir.
-func buildHub(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run scripts/soak from inside the hearth module")
-	}
-	bin := filepath.Join(dir, "hub")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/hub")
-	cmd.Dir = filepath.Dir(mod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build hub: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // automationsYAML is the soak's automations: the probe's pair, and for the
 // simulated house (sim.Spread: motion_0, light_1, ..., motion_5, light_6,
 // ...) motion i turning light i+1 on, and off again after hold, so that

@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"hearth/internal/hubbin"
 )
 
 func main() {
@@ -109,7 +111,7 @@ func soak(ctx context.Context, o options, stdout, stderr io.Writer) ([]sample, *
 	bin := o.bin
 	if bin == "" {
 		fmt.Fprintln(stderr, "soak: building the hub")
-		if bin, err = buildHub(ctx, dir); err != nil {
+		if bin, err = hubbin.Build(ctx, dir); err != nil {
 			return nil, nil, err
 		}
 	}
