@@ -439,31 +439,30 @@ func (p *pass) pruneBySize(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	for u.used > target {
-		n, more, err := p.pruneChunk(ctx, upTo)
-		p.rep.EventsBySize += n
-		if err != nil {
-			return err
+	// shrink deletes with step, counting into deleted, until the log is
+	// under target or step has nothing more to delete.
+	shrink := func(step func(context.Context) (int, bool, error), deleted *int) error {
+		for u.used > target {
+			n, more, err := step(ctx)
+			*deleted += n
+			if err != nil {
+				return err
+			}
+			if u, err = p.s.usage(ctx); err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
 		}
-		if u, err = p.s.usage(ctx); err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+		return nil
 	}
-	for u.used > target {
-		n, more, err := p.deleteOldestHistory(ctx)
-		p.rep.HistoryBySize += n
-		if err != nil {
-			return err
-		}
-		if u, err = p.s.usage(ctx); err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	events := func(ctx context.Context) (int, bool, error) { return p.pruneChunk(ctx, upTo) }
+	if err := shrink(events, &p.rep.EventsBySize); err != nil {
+		return err
+	}
+	if err := shrink(p.deleteOldestHistory, &p.rep.HistoryBySize); err != nil {
+		return err
 	}
 	p.rep.OverLimit = u.used > limit
 	return nil
