@@ -272,9 +272,12 @@ func (r *run) armTimer(ctx context.Context, cycle int) error {
 }
 
 // acked counts the acknowledged messages of every client.
-func (r *run) acked() int {
+func (r *run) acked() int { return ackedBy(r.pubs...) }
+
+// ackedBy counts the acknowledged messages of pubs.
+func ackedBy(pubs ...*publisher) int {
 	out := map[string]Outcome{}
-	for _, p := range r.pubs {
+	for _, p := range pubs {
 		p.ledger.snapshot(out)
 	}
 	n := 0
@@ -290,23 +293,12 @@ func (r *run) acked() int {
 // since it was called: the hub is under load from all of them.
 func (r *run) waitLoad(ctx context.Context) error {
 	start := make([]int, len(r.pubs))
-	count := func(p *publisher) int {
-		out := map[string]Outcome{}
-		p.ledger.snapshot(out)
-		n := 0
-		for _, o := range out {
-			if o.Acked {
-				n++
-			}
-		}
-		return n
-	}
 	for i, p := range r.pubs {
-		start[i] = count(p)
+		start[i] = ackedBy(p)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for i, p := range r.pubs {
-		for count(p) < start[i]+5 {
+		for ackedBy(p) < start[i]+5 {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("client %s had no PUBACK for 30s", p.id)
 			}
