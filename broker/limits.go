@@ -135,8 +135,6 @@ func (l Limits) validate() []error {
 // sockets (MaxClients) and the rate at which one address opens them.
 type gate struct {
 	max        int
-	rate       float64
-	burst      float64
 	now        func() time.Time
 	isLoopback func(netip.Addr) bool
 	log        *slog.Logger
@@ -144,34 +142,18 @@ type gate struct {
 
 	mu      sync.Mutex
 	open    int
-	full    bool // refusing for MaxClients; logged once per episode
-	buckets map[netip.Addr]*bucket
+	full    bool                // refusing for MaxClients; logged once per episode
+	buckets buckets[netip.Addr] // under mu
 }
-
-// bucket is one address's token bucket.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// Bounds of the per-address table: past sweepAt entries the full buckets
-// (addresses quiet long enough to be forgotten) are dropped; past maxBuckets
-// the table starts over rather than grow.
-const (
-	sweepAt    = 1024
-	maxBuckets = 1 << 16
-)
 
 func newGate(cfg *Config, now func() time.Time, isLoopback func(netip.Addr) bool, log *slog.Logger, n *notes) *gate {
 	return &gate{
 		max:        cfg.MaxClients,
-		rate:       cfg.Limits.ConnectionRate,
-		burst:      float64(cfg.Limits.ConnectionBurst),
 		now:        now,
 		isLoopback: isLoopback,
 		log:        log,
 		notes:      n,
-		buckets:    make(map[netip.Addr]*bucket),
+		buckets:    newBuckets[netip.Addr](cfg.Limits.ConnectionRate, float64(cfg.Limits.ConnectionBurst)),
 	}
 }
 
@@ -191,7 +173,7 @@ func (g *gate) admit(remote net.Addr) bool {
 		key := rateKey(ip)
 		if ok, suppressed := g.notes.allow("rate " + key.String()); ok {
 			g.log.Warn("refusing connections from an address opening too many",
-				"remote", key.String(), "rate_per_second", g.rate, "burst", g.burst, "refused_before", suppressed)
+				"remote", key.String(), "rate_per_second", g.buckets.rate, "burst", g.buckets.burst, "refused_before", suppressed)
 		}
 		return false
 	}
@@ -212,36 +194,12 @@ func (g *gate) release() {
 
 // takeToken takes one token from ip's bucket, if it has one.
 func (g *gate) takeToken(ip netip.Addr) bool {
-	now := g.now()
-	key := rateKey(ip)
-	b := g.buckets[key]
-	if b == nil {
-		if len(g.buckets) >= sweepAt {
-			g.sweep(now)
-		}
-		b = &bucket{tokens: g.burst, last: now}
-		g.buckets[key] = b
-	}
-	b.tokens = min(g.burst, b.tokens+now.Sub(b.last).Seconds()*g.rate)
-	b.last = now
+	b := g.buckets.refill(rateKey(ip), g.now())
 	if b.tokens < 1 {
 		return false
 	}
 	b.tokens--
 	return true
-}
-
-// sweep forgets the addresses whose buckets have refilled: a full bucket is
-// what a new address gets.
-func (g *gate) sweep(now time.Time) {
-	for k, b := range g.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*g.rate >= g.burst {
-			delete(g.buckets, k)
-		}
-	}
-	if len(g.buckets) >= maxBuckets {
-		clear(g.buckets)
-	}
 }
 
 // addrIP returns the IP of a TCP address.

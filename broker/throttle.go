@@ -24,26 +24,16 @@ import (
 // away is noticed when the wait is over and its socket is read again: TCP
 // delivers its unread messages first, and its goodbye after them.
 type throttle struct {
-	rate  float64
-	burst float64
 	now   func() time.Time
 	log   *slog.Logger
 	notes *notes
 
-	mu        sync.Mutex
-	buckets   map[string]*pubBucket
-	nextSweep int // table size at which quiet clients are next forgotten
+	mu      sync.Mutex
+	buckets buckets[string] // by client id
 
 	episodes atomic.Int64 // times a client began to be held to the rate
 	waiting  atomic.Int64 // messages waiting now
 	waited   atomic.Int64 // nanoseconds waited, in all
-}
-
-// pubBucket is one client's publish tokens.
-type pubBucket struct {
-	tokens float64 // below zero while a message waits for the token it took
-	last   time.Time
-	held   bool // held to the rate since its bucket was last full
 }
 
 // errThrottleStopped ends a wait for a client whose connection, or the
@@ -56,13 +46,10 @@ func newThrottle(l Limits, now func() time.Time, log *slog.Logger, n *notes) *th
 		return nil
 	}
 	return &throttle{
-		rate:      l.PublishRate,
-		burst:     float64(l.PublishBurst),
-		now:       now,
-		log:       log,
-		notes:     n,
-		buckets:   make(map[string]*pubBucket),
-		nextSweep: sweepAt,
+		now:     now,
+		log:     log,
+		notes:   n,
+		buckets: newBuckets[string](l.PublishRate, float64(l.PublishBurst)),
 	}
 }
 
@@ -73,17 +60,8 @@ func (t *throttle) take(client string) (wait time.Duration, first bool) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b := t.buckets[client]
-	if b == nil {
-		if len(t.buckets) >= t.nextSweep {
-			t.sweep(now)
-		}
-		b = &pubBucket{tokens: t.burst, last: now}
-		t.buckets[client] = b
-	}
-	b.tokens = min(t.burst, b.tokens+now.Sub(b.last).Seconds()*t.rate)
-	b.last = now
-	if b.tokens >= t.burst {
+	b := t.buckets.refill(client, now)
+	if b.tokens >= t.buckets.burst {
 		b.held = false
 	}
 	b.tokens--
@@ -92,23 +70,7 @@ func (t *throttle) take(client string) (wait time.Duration, first bool) {
 	}
 	first = !b.held
 	b.held = true
-	return time.Duration(-b.tokens / t.rate * float64(time.Second)), first
-}
-
-// sweep forgets the clients whose buckets have refilled (a full bucket is
-// what a new client gets), and starts over rather than grow past
-// maxBuckets. The next sweep waits until the table has doubled, so that a
-// house of many busy clients does not sweep at every new one.
-func (t *throttle) sweep(now time.Time) {
-	for k, b := range t.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*t.rate >= t.burst {
-			delete(t.buckets, k)
-		}
-	}
-	if len(t.buckets) >= maxBuckets {
-		clear(t.buckets)
-	}
-	t.nextSweep = max(sweepAt, 2*len(t.buckets))
+	return time.Duration(-b.tokens / t.buckets.rate * float64(time.Second)), first
 }
 
 // wait holds a message of client for its token, until the token is there,
@@ -122,8 +84,8 @@ func (t *throttle) wait(ctx context.Context, closed <-chan struct{}, client, rem
 		t.episodes.Add(1)
 		if ok, suppressed := t.notes.allow("publish rate " + client); ok {
 			t.log.Warn("client publishes faster than its limit: reading from it only as fast as the limit allows",
-				"client", client, "remote", remote, "publish_rate_per_client", t.rate,
-				"publish_burst_per_client", t.burst, "held_before", suppressed)
+				"client", client, "remote", remote, "publish_rate_per_client", t.buckets.rate,
+				"publish_burst_per_client", t.buckets.burst, "held_before", suppressed)
 		}
 	}
 	t.waiting.Add(1)

@@ -155,7 +155,7 @@ func TestPublishRate(t *testing.T) {
 func held(th *throttle, client string) bool {
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	b := th.buckets[client]
+	b := th.buckets.m[client]
 	return b != nil && b.held
 }
 
@@ -185,7 +185,7 @@ func TestPublishRateWaitEnds(t *testing.T) {
 			// One message an hour (below what the config accepts): only
 			// the connection or the broker closing can end the wait.
 			h := startHubWith(t, Config{Limits: Limits{PublishRate: 1, PublishBurst: 1}}, true,
-				func(b *Broker) { b.throttle.rate = 1.0 / 3600 })
+				func(b *Broker) { b.throttle.buckets.rate = 1.0 / 3600 })
 			c := dialRaw(t, h.addr)
 			c.connect(4, "held", 60)
 			for _, p := range []string{"first", "held back"} {
@@ -278,7 +278,7 @@ func TestPublishRateForgetsQuietClients(t *testing.T) {
 		th.take(fmt.Sprintf("new-%d", i))
 	}
 	th.mu.Lock()
-	n := len(th.buckets)
+	n := len(th.buckets.m)
 	th.mu.Unlock()
 	if n > 100 {
 		t.Fatalf("%d buckets kept, want at most the 100 clients that published since their buckets refilled", n)
