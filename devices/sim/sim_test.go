@@ -134,7 +134,7 @@ func TestAvailabilityWillAndReconnect(t *testing.T) {
 	h := startHouse(t, p.url(), []Spec{{ID: "hall_light", Kind: Lamp}, {ID: "front_door", Kind: Contact}})
 	ids := []string{"hall_light", "front_door"}
 
-	w := watch(t, url, "home/+/availability")
+	w := watch(t, url, availability(ids)...)
 	for id, m := range w.each(t, "online", ids) {
 		if !m.retained {
 			t.Fatalf("%s availability = %+v, want online retained", id, m)
@@ -143,7 +143,7 @@ func TestAvailabilityWillAndReconnect(t *testing.T) {
 
 	p.cut() // both devices lose their connection without a word
 	w.each(t, "offline", ids)
-	late := watch(t, url, "home/+/availability")
+	late := watch(t, url, availability(ids)...)
 	for id, m := range late.each(t, "offline", ids) {
 		if !m.retained {
 			t.Fatalf("%s availability after the cut = %+v, want offline retained", id, m)
@@ -167,12 +167,12 @@ func TestAvailabilityWillAndReconnect(t *testing.T) {
 
 func TestDemoHouse(t *testing.T) {
 	url := startBroker(t)
-	w := watch(t, url, "home/+/availability")
-	h := startHouse(t, url, Demo())
 	var ids []string
 	for _, s := range Demo() {
 		ids = append(ids, s.ID)
 	}
+	w := watch(t, url, availability(ids)...)
+	h := startHouse(t, url, Demo())
 	w.each(t, "online", ids)
 	h.Close()
 	w.each(t, "offline", ids) // said on the way out, before the clean disconnect
