@@ -71,6 +71,9 @@ func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, erro
 		ctl = m.ctl
 	}
 	if ctl == nil {
+		if err := c.check(nativeCapabilities); err != nil {
+			return nil, fmt.Errorf("device %s: %w", id, err)
+		}
 		return []hearth.Command{{Device: id, Topic: r.SetTopic(id), Payload: payload}}, nil
 	}
 	var st map[string]any
@@ -82,6 +85,95 @@ func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, erro
 		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
 	return cmds, nil
+}
+
+// nativeCapabilities are the attributes of the hub's own command shape,
+// which a native device (and a device not heard of yet) is sent as it is.
+// They say less than Zigbee2MQTT's exposes: a device of its own may have a
+// state of "OPEN" or "LOCK", or count its brightness to 255 or 100.
+var nativeCapabilities = []hearth.Capability{
+	{Attr: "state", Type: "text", Set: true},
+	{Attr: "brightness", Type: "numeric", Set: true},
+	{Attr: "color_temp", Type: "numeric", Set: true},
+}
+
+// check refuses a command that sets an attribute caps describe as
+// read-only, or gives one a value it cannot take. An attribute caps do not
+// describe passes: Zigbee2MQTT takes options, such as transition or
+// brightness_step, that no expose names, and a native device may have
+// attributes of its own.
+func (c hubCommand) check(caps []hearth.Capability) error {
+	for _, k := range c.keys {
+		if i := slices.IndexFunc(caps, func(x hearth.Capability) bool { return x.Attr == k }); i >= 0 {
+			if err := checkValue(caps[i], c.attrs[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkValue says why v cannot be sent for the attribute cp describes.
+func checkValue(cp hearth.Capability, v any) error {
+	if !cp.Set {
+		return badCommand("%s is read-only: the device reports it but takes no command for it", cp.Attr)
+	}
+	switch cp.Type {
+	case "binary":
+		text := valueText(v)
+		for _, ok := range []any{cp.On, cp.Off, "TOGGLE"} {
+			if ok != nil && strings.EqualFold(text, valueText(ok)) {
+				return nil
+			}
+		}
+		if _, err := onOff(cp.Attr, v); err == nil && isOnOff(cp.On) && isOnOff(cp.Off) {
+			return nil // true and false for "ON" and "OFF"
+		}
+		return badCommand("%s must be %s, %s or \"TOGGLE\", got %s", cp.Attr, jsonText(cp.On), jsonText(cp.Off), jsonText(v))
+	case "numeric":
+		f, err := number(cp.Attr, v)
+		if err != nil {
+			return err
+		}
+		if (cp.Min != nil && f < *cp.Min) || (cp.Max != nil && f > *cp.Max) {
+			return badCommand("%s must be %s, got %s", cp.Attr, numericRange(cp.Min, cp.Max), formatNumber(f))
+		}
+	case "enum":
+		text := valueText(v)
+		if !slices.ContainsFunc(cp.Values, func(s string) bool { return strings.EqualFold(s, text) }) {
+			return badCommand("%s must be one of %s, got %s", cp.Attr, strings.Join(cp.Values, ", "), jsonText(v))
+		}
+	case "text":
+		switch v.(type) {
+		case map[string]any, []any, nil:
+			return badCommand("%s must be a word or a number, got %s", cp.Attr, jsonText(v))
+		}
+	case "object":
+		if _, ok := v.(map[string]any); !ok {
+			return badCommand("%s must be a JSON object, got %s", cp.Attr, jsonText(v))
+		}
+	}
+	return nil
+}
+
+// isOnOff reports whether v is "ON" or "OFF" in any case.
+func isOnOff(v any) bool {
+	s, ok := v.(string)
+	return ok && (strings.EqualFold(s, "ON") || strings.EqualFold(s, "OFF"))
+}
+
+// numericRange says which numbers lie within min and max, either of
+// which may be missing.
+func numericRange(lo, hi *float64) string {
+	switch {
+	case lo != nil && hi != nil:
+		return "from " + formatNumber(*lo) + " to " + formatNumber(*hi)
+	case lo != nil:
+		return "at least " + formatNumber(*lo)
+	case hi != nil:
+		return "at most " + formatNumber(*hi)
+	}
+	return "a number"
 }
 
 // onOff reads the value of a state attribute in a command: "ON", "OFF" or

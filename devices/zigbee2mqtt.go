@@ -167,7 +167,7 @@ func (z *zigbee2mqtt) readDevices(r *Registry, payload []byte) {
 			warnings = m.info.Warnings
 		}
 		info.Warnings = warnings
-		r.setMetaLocked(id, &meta{adapter: adapterZigbee2MQTT, info: info, ctl: &z2mDevice{topic: z.base + "/" + d.FriendlyName + "/set"}})
+		r.setMetaLocked(id, &meta{adapter: adapterZigbee2MQTT, info: info, ctl: &z2mDevice{topic: z.base + "/" + d.FriendlyName + "/set", caps: info.Capabilities}})
 	}
 	for name, id := range z.ids {
 		if !seen[id] {
@@ -268,11 +268,16 @@ func z2mKind(exposes []z2mExpose) (kind, class string) {
 }
 
 // z2mDevice commands a Zigbee2MQTT device: the hub command is already in
-// Zigbee2MQTT's shape, so it goes to <base>/<friendly_name>/set unchanged.
+// Zigbee2MQTT's shape, so it goes to <base>/<friendly_name>/set unchanged,
+// once the attributes its exposes describe are checked against them.
 type z2mDevice struct {
 	topic string
+	caps  []hearth.Capability
 }
 
 func (d *z2mDevice) command(id string, c hubCommand, _ map[string]any) ([]hearth.Command, error) {
+	if err := c.check(d.caps); err != nil {
+		return nil, err
+	}
 	return []hearth.Command{{Device: id, Topic: d.topic, Payload: c.raw}}, nil
 }

@@ -1,7 +1,9 @@
 package devices
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"hearth"
@@ -180,6 +182,10 @@ func TestZigbee2MQTTCommands(t *testing.T) {
 			[]cmdRow{{"z2m/kitchen/floor_light/set", `{"state":"TOGGLE"}`}}},
 		{"a device first heard from its state is commanded the same way", "hall_motion", `{"occupancy_timeout":60}`,
 			[]cmdRow{{"z2m/hall_motion/set", `{"occupancy_timeout":60}`}}},
+		{"values are checked against the exposes, in any case, and options no expose names pass", "my_bulb",
+			`{"state":"toggle","brightness":"254","effect":"Blink","color":{"x":0.3,"y":0.3},"transition":2}`,
+			[]cmdRow{{"z2m/my_bulb/set", `{"state":"toggle","brightness":"254","effect":"Blink","color":{"x":0.3,"y":0.3},"transition":2}`}}},
+		{"true and false stand for ON and OFF", "my_bulb", `{"state":true}`, []cmdRow{{"z2m/my_bulb/set", `{"state":true}`}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,6 +195,23 @@ func TestZigbee2MQTTCommands(t *testing.T) {
 			}
 			if cmds[0].Device != tc.device {
 				t.Errorf("command device = %q", cmds[0].Device)
+			}
+		})
+	}
+	refused := []struct{ name, device, payload, says string }{
+		{"a brightness beyond the expose's range", "my_bulb", `{"brightness":300}`, "brightness must be from 0 to 254, got 300"},
+		{"a brightness that is not a number", "my_bulb", `{"brightness":"high"}`, `brightness must be a number, got "high"`},
+		{"a state the bulb does not know", "my_bulb", `{"state":"BRIGHT"}`, `state must be "ON", "OFF" or "TOGGLE", got "BRIGHT"`},
+		{"an effect not in the enum", "my_bulb", `{"effect":"dance"}`, `effect must be one of blink, breathe, okay, got "dance"`},
+		{"a colour that is not an object", "my_bulb", `{"color":"red"}`, `color must be a JSON object, got "red"`},
+		{"an attribute the device only reports", "my_bulb", `{"linkquality":5}`, "linkquality is read-only"},
+		{"a motion sensor's occupancy", "hall_motion", `{"occupancy":true}`, "occupancy is read-only"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name+" is refused", func(t *testing.T) {
+			_, err := g.r.CommandFor(tc.device, []byte(tc.payload))
+			if !errors.Is(err, hearth.ErrBadCommand) || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), tc.device) {
+				t.Errorf("err = %v, want ErrBadCommand naming %s and saying %q", err, tc.device, tc.says)
 			}
 		})
 	}

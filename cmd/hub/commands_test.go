@@ -49,9 +49,17 @@ func TestTheAPIRefusesCommandsTheDeviceCannotTakeWith400(t *testing.T) {
 	plug := connect(t, mqttAddr, "tasmota_plug")
 	cmnd := subscribe(t, plug, "cmnd/plug/#")
 	publish(t, plug, "tele/plug/STATE", 1, `{"POWER":"OFF","Dimmer":40}`)
-	eventually(t, "the plug and the house in the read model", func() bool {
+	native := connect(t, mqttAddr, "porch_light")
+	publish(t, native, "home/porch_light", 1, `{"state":"OFF"}`)
+	z2m := connect(t, mqttAddr, "zigbee2mqtt")
+	publish(t, z2m, "zigbee2mqtt/bridge/devices", 1, `[{"friendly_name":"bulb","type":"Router","definition":{"model":"LED1624G9","vendor":"IKEA",
+		"exposes":[{"type":"light","features":[{"type":"binary","property":"state","access":7,"value_on":"ON","value_off":"OFF"},
+		{"type":"numeric","property":"brightness","access":7,"value_min":0,"value_max":254}]}]}}]`)
+	publish(t, z2m, "zigbee2mqtt/bulb", 1, `{"state":"OFF","brightness":10}`) // after its exposes, from the same client
+	eventually(t, "the plug, the lights and the house in the read model", func() bool {
 		var d hearth.DeviceState
-		return getJSON(t, api+"plug", &d) == 200 && getJSON(t, api+"house", &d) == 200
+		return getJSON(t, api+"plug", &d) == 200 && getJSON(t, api+"house", &d) == 200 &&
+			getJSON(t, api+"porch_light", &d) == 200 && getJSON(t, api+"bulb", &d) == 200
 	})
 
 	cases := []struct {
@@ -63,6 +71,8 @@ func TestTheAPIRefusesCommandsTheDeviceCannotTakeWith400(t *testing.T) {
 		{"a state value the device does not know", "plug", `{"state":"BRIGHT"}`, `state must be "ON", "OFF" or "TOGGLE", got "BRIGHT"`},
 		{"a body that is not JSON", "plug", `ON`, `the body is not valid`},
 		{"a house mode that does not exist", "house", `{"mode":"party"}`, `house mode "party" is not one of home, away, night, vacation`},
+		{"a native light's brightness that is not a number", "porch_light", `{"brightness":"high"}`, `device porch_light: bad command: brightness must be a number, got "high"`},
+		{"a Zigbee2MQTT bulb's brightness beyond its exposes", "bulb", `{"brightness":300}`, `device bulb: bad command: brightness must be from 0 to 254, got 300`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" is a 400 saying why", func(t *testing.T) {
