@@ -302,6 +302,9 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 	for _, d := range syn.devices {
 		l.device(n, d)
 	}
+	for _, da := range syn.attrs {
+		l.attribute(n, what, x.src, da.device, da.attr)
+	}
 	for _, rd := range syn.reads {
 		r := &read{text: rd.text, path: rd.path}
 		if r.path == nil {
@@ -318,9 +321,14 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 type syntax struct {
 	calls   []helperCall // calls of the helpers, with their literal string arguments
 	devices []string     // devices named under states
+	attrs   []deviceAttr // states.<device>.<attr> it reads
+	names   []string     // the other names it reads at the top: in a device trigger's `when`, the device's attributes
 	reads   []readSpec   // the member chains it reads, longest first kept, at most maxReads
 	helpers bool         // it uses a helper
 }
+
+// deviceAttr is an attribute of a device an expression reads.
+type deviceAttr struct{ device, attr string }
 
 // readSpec is one input of an expression as written.
 type readSpec struct {
@@ -351,7 +359,18 @@ func (c *compiler) syntaxOf(src string) *syntax {
 func readSyntax(tree *parser.Tree) *syntax {
 	v := &readVisitor{callees: map[exprast.Node]bool{}}
 	exprast.Walk(&tree.Node, v)
-	syn := &syntax{devices: v.devices, helpers: v.helpers}
+	syn := &syntax{devices: v.devices, attrs: v.attrs, helpers: v.helpers}
+	for _, id := range v.idents {
+		name := id.Value
+		if v.callees[id] || slices.Contains(v.declared, name) || slices.Contains(syn.names, name) {
+			continue
+		}
+		switch name {
+		case varPrev, varDevice, varStates, varNow, varThis, "$env":
+			continue
+		}
+		syn.names = append(syn.names, name)
+	}
 	for _, call := range v.calls {
 		hc := helperCall{name: call.Callee.(*exprast.IdentifierNode).Value}
 		for _, a := range call.Arguments {
@@ -386,11 +405,14 @@ func readSyntax(tree *parser.Tree) *syntax {
 // ("states.hall_lux.illuminance", "occupancy"), the helper calls it makes
 // and the devices it names under states.
 type readVisitor struct {
-	callees map[exprast.Node]bool
-	chains  []chain
-	calls   []*exprast.CallNode
-	devices []string
-	helpers bool
+	callees  map[exprast.Node]bool
+	chains   []chain
+	calls    []*exprast.CallNode
+	devices  []string
+	attrs    []deviceAttr
+	idents   []*exprast.IdentifierNode
+	declared []string // names of let
+	helpers  bool
 }
 
 func (v *readVisitor) Visit(np *exprast.Node) {
@@ -405,10 +427,21 @@ func (v *readVisitor) Visit(np *exprast.Node) {
 		if slices.Contains(helperNames, n.Value) {
 			v.helpers = true
 		}
+		v.idents = append(v.idents, n)
+	case *exprast.VariableDeclaratorNode:
+		v.declared = append(v.declared, n.Name)
 	case *exprast.MemberNode:
 		if root, ok := n.Node.(*exprast.IdentifierNode); ok && root.Value == varStates {
 			if s, ok := n.Property.(*exprast.StringNode); ok {
 				v.devices = append(v.devices, s.Value)
+			}
+		}
+		if dev, ok := n.Node.(*exprast.MemberNode); ok {
+			root, isIdent := dev.Node.(*exprast.IdentifierNode)
+			d, isDevice := dev.Property.(*exprast.StringNode)
+			a, isAttr := n.Property.(*exprast.StringNode)
+			if isIdent && root.Value == varStates && isDevice && isAttr {
+				v.attrs = append(v.attrs, deviceAttr{d.Value, a.Value})
 			}
 		}
 	}

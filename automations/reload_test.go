@@ -144,3 +144,39 @@ func TestLoadWarnsOfDevicesNotSeenYet(t *testing.T) {
 		t.Errorf("List shows %d warnings, want 5", len(list.Warnings))
 	}
 }
+
+func TestLoadWarnsOfAttributesADeviceHasNotReported(t *testing.T) {
+	l := liveStart(t, "", func(o *Options) {
+		o.Devices = devices{
+			"front_door": {ID: "front_door", State: map[string]any{"contact": true, "battery": 90.0}},
+			"hall_light": {ID: "hall_light", State: map[string]any{"state": "OFF"}},
+			"new_button": {ID: "new_button"}, // known, nothing reported yet
+		}
+	})
+	l.state("hall_lux", `{"illuminance":3}`) // seen by the engine only
+	set, err := l.e.LoadBytes("a.yaml", []byte(`
+- id: typos
+  triggers:
+    - device: front_door
+      when: contact == fals
+    - device: new_button
+      when: action == "single"
+  conditions: ['states.hall_lux.illuminanse < 30 && states.hall_lux.illuminance < 30']
+  actions: [{set: hall_light, state: {state: "ON"}}]
+- id: fine
+  triggers: [{device: front_door, when: 'let open = !contact; open && prev.contact == true && battery > 10 && since("front_door") > duration("1s")'}]
+  conditions: ['states.front_door.contact == false && states["hall_lux"].illuminance < 10']
+  actions: [{set: hall_light, state: {state: "ON"}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range set.Warnings() {
+		got = append(got, w.String())
+	}
+	want(t, "warnings", got, []string{
+		`a.yaml:5:13: automation typos: when "contact == fals" reads "fals", which front_door has not reported (it reports battery, contact): a typo, or an attribute it has not sent yet?`,
+		`a.yaml:8:16: automation typos: a condition "states.hall_lux.illuminanse < 30 && states.hall_lux.illuminance < 30" reads "illuminanse", which hall_lux has not reported (it reports illuminance): a typo, or an attribute it has not sent yet?`,
+	})
+}

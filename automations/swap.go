@@ -3,6 +3,8 @@ package automations
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -36,17 +38,40 @@ func (c Changes) String() string {
 // devices the engine knows: a reference to another device is a warning.
 // It does not swap them in (see Reload, Replace, WhatIf).
 func (e *Engine) Load(path string) (*Set, error) {
-	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.Load(path)
+	return e.loadOptions().Load(path)
 }
 
 // LoadBytes is Load for a document held in memory.
 func (e *Engine) LoadBytes(name string, data []byte) (*Set, error) {
-	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.LoadBytes(name, data)
+	return e.loadOptions().LoadBytes(name, data)
 }
 
 // LoadDocs is Load for documents held in memory (the demo's files).
 func (e *Engine) LoadDocs(docs ...Doc) (*Set, error) {
-	return LoadOptions{Known: e.knownDevice, Channels: e.channels}.LoadDocs(docs...)
+	return e.loadOptions().LoadDocs(docs...)
+}
+
+// loadOptions check what automations refer to against what the engine
+// knows: devices, their attributes, notification channels.
+func (e *Engine) loadOptions() LoadOptions {
+	return LoadOptions{Known: e.knownDevice, Attrs: e.deviceAttrs, Channels: e.channels}
+}
+
+// deviceAttrs returns the attributes of a device's state, from the read
+// model or, failing that, the engine's own states.
+func (e *Engine) deviceAttrs(id string) []string {
+	var st map[string]any
+	if e.devices != nil {
+		if d, ok := e.devices.Device(id); ok {
+			st = d.State
+		}
+	}
+	if st == nil {
+		e.statesMu.RLock()
+		defer e.statesMu.RUnlock()
+		st = e.states[id]
+	}
+	return slices.Collect(maps.Keys(st))
 }
 
 // knownDevice reports whether the read model or the engine has seen a device.

@@ -32,6 +32,10 @@ func (l *loader) deviceTrigger(b triggerBase, fs fieldList) trigger {
 	if w, has := fs.get("when"); has {
 		if t.when = l.expression(w.value, "when", envDevice); t.when == nil {
 			ok = false
+		} else if syn := l.c.programs.syntaxOf(t.when.src); syn != nil && ok {
+			for _, name := range syn.names {
+				l.attribute(w.value, "when", t.when.src, id, name)
+			}
 		}
 	}
 	if ff, has := fs.get("for"); has {

@@ -3,6 +3,7 @@ package automations
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,33 @@ func (l *loader) device(n ast.Node, id string) {
 	l.c.warnings = append(l.c.warnings, Problem{File: l.file, Line: line, Column: col, Automation: l.auto,
 		Msg: fmt.Sprintf("device %q has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)", id)})
 }
+
+// attribute notes, as a warning, an expression at n that reads an
+// attribute its device has not reported while it has reported others: a
+// typo (`contact == fals`, `illuminanse`) makes a `when` that never holds
+// and a condition that never passes, without an error. A warning, not an
+// error: a device may report an attribute only now and then (a button's
+// action).
+func (l *loader) attribute(n ast.Node, what, src, device, attr string) {
+	if l.c.opts.Attrs == nil || device == "" {
+		return
+	}
+	attrs := l.c.opts.Attrs(device)
+	if len(attrs) == 0 || slices.Contains(attrs, attr) {
+		return
+	}
+	slices.Sort(attrs)
+	reported := strings.Join(attrs, ", ")
+	if len(attrs) > maxListedAttrs {
+		reported = strings.Join(attrs[:maxListedAttrs], ", ") + fmt.Sprintf(" and %d more", len(attrs)-maxListedAttrs)
+	}
+	line, col := position(n)
+	l.c.warnings = append(l.c.warnings, Problem{File: l.file, Line: line, Column: col, Automation: l.auto,
+		Msg: fmt.Sprintf("%s %q reads %q, which %s has not reported (it reports %s): a typo, or an attribute it has not sent yet?", what, src, attr, device, reported)})
+}
+
+// maxListedAttrs bounds the attributes a warning lists.
+const maxListedAttrs = 12
 
 // position returns where a node starts: for a mapping, its first key (the
 // parser places a mapping at its first colon).

@@ -268,7 +268,7 @@ func (a *App) loadAutomations(cfg Config) error {
 	// device has spoken yet, and "not seen yet" would be said of them all.
 	if !a.devices.Heard() || cfg.Demo {
 		if n := len(set.Warnings()); n > 0 {
-			a.log.Info("automations name devices that have not spoken yet; the page lists them", "count", n)
+			a.log.Info("automations name devices or attributes not heard of yet; the page lists them", "count", n)
 		}
 	} else {
 		for _, w := range set.Warnings() {
