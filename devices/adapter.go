@@ -94,7 +94,18 @@ type Options struct {
 	// Presence lists the people kept as devices and says where home is
 	// for the OwnTracks adapter.
 	Presence Presence
+	// MaxDevices bounds the devices the registry keeps, the hub's own
+	// included; DefaultMaxDevices when 0. Past it a message from a new
+	// device id is logged like any other but makes no device.
+	MaxDevices int
 }
+
+// DefaultMaxDevices is the registry's bound on devices unless Options
+// say otherwise: a large house has a few hundred. It keeps a client that
+// puts a counter or a time in its topic (home/reading_1732000000) from
+// growing the read model, the page's list and the automations' view of
+// the house for ever.
+const DefaultMaxDevices = 10_000
 
 // AdapterConfig turns on one adapter.
 type AdapterConfig struct {
@@ -128,7 +139,13 @@ func NewRegistry(o Options) (*Registry, error) {
 	if err := o.Presence.check(); err != nil {
 		return nil, err
 	}
+	if o.MaxDevices < 0 {
+		return nil, fmt.Errorf("max devices %d: want 0 (the default, %d) or more", o.MaxDevices, DefaultMaxDevices)
+	}
 	r := newRegistry(base, o.Logger)
+	if o.MaxDevices > 0 {
+		r.max = o.MaxDevices
+	}
 	r.addAdapter(&native{base: r.base})
 	r.addPeopleLocked(o.Presence) // nothing else holds r yet
 	owner := map[string]string{r.base: adapterNative}

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"hearth"
 )
@@ -67,6 +69,12 @@ type Registry struct {
 	mu      sync.RWMutex
 	devices map[string]*device
 	ids     []string // sorted, for Devices
+
+	// Devices past max are refused (admitLocked); refused counts the
+	// messages that were, and refusedNote is when that was last logged.
+	max         int
+	refused     atomic.Uint64
+	refusedNote time.Time
 
 	// The adapters and what they learned; written under mu by Apply (a
 	// discovery message) and by SetFile.
@@ -120,6 +128,7 @@ func newRegistry(base string, log *slog.Logger) *Registry {
 		prefixes: make(map[string][]prefix),
 		routes:   make(map[string][]route),
 		meta:     make(map[string]*meta),
+		max:      DefaultMaxDevices,
 	}
 }
 
@@ -207,6 +216,9 @@ func (r *Registry) foldPayloadLocked(e *hearth.Event, id string, emit func(heart
 // when it changed. The members may alias the parser's buffers.
 func (r *Registry) foldLocked(e *hearth.Event, id string, ms []member, emit func(hearth.Event)) {
 	d := r.devices[id]
+	if d == nil && !r.admitLocked(e, id) {
+		return
+	}
 	var old map[string]any
 	if d != nil {
 		old = d.st.State
@@ -254,6 +266,9 @@ func (r *Registry) foldAvailabilityPayloadLocked(e *hearth.Event, id string, emi
 // emits an availability event when that is news.
 func (r *Registry) foldAvailabilityLocked(e *hearth.Event, id string, av hearth.Availability, emit func(hearth.Event)) {
 	d := r.devices[id]
+	if d == nil && !r.admitLocked(e, id) {
+		return
+	}
 	var prev []byte
 	if d == nil {
 		d = r.insertLocked(id)
@@ -274,6 +289,27 @@ func (r *Registry) foldAvailabilityLocked(e *hearth.Event, id string, av hearth.
 		Cause:   hearth.Cause{Seq: e.Seq},
 	})
 }
+
+// admitLocked reports whether a message may make id, a device the
+// registry does not hold yet, a device: whether there is room under max.
+// A refused message stays in the log; the refusal is logged at most once a
+// minute, with the client that sent it.
+func (r *Registry) admitLocked(e *hearth.Event, id string) bool {
+	if len(r.devices) < r.max {
+		return true
+	}
+	n := r.refused.Add(1)
+	if now := time.Now(); now.Sub(r.refusedNote) >= time.Minute {
+		r.refusedNote = now
+		r.log.Warn("too many devices: a message from a new device id is logged but makes no device; raise max_devices, or stop the client inventing ids",
+			"max_devices", r.max, "device", id, "topic", e.Topic, "client", e.Client, "refused_so_far", n)
+	}
+	return false
+}
+
+// Refused is how many messages the registry has refused to make a device
+// of since it started, because it held MaxDevices already.
+func (r *Registry) Refused() uint64 { return r.refused.Load() }
 
 // insertLocked adds an empty device and keeps ids sorted.
 func (r *Registry) insertLocked(id string) *device {

@@ -1,8 +1,11 @@
 package devices
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -438,4 +441,47 @@ func TestRestoreAndApplyLogged(t *testing.T) {
 	if len(out) != 1 || string(out[0].Prev) != `{"state":"OFF"}` {
 		t.Fatalf("after replay, change = %+v", out)
 	}
+}
+
+func TestMaxDevicesBoundsTheRegistry(t *testing.T) {
+	var logs bytes.Buffer
+	g := newRigWith(t, Options{BaseTopic: "home", MaxDevices: 3, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for _, id := range []string{"a", "b", "c"} {
+		if out := g.msgs("home/"+id, `{"state":"ON"}`); len(out) != 1 {
+			t.Fatalf("device %s under the bound: emitted %+v, want its state", id, out)
+		}
+	}
+	t.Run("a new id past the bound makes no device", func(t *testing.T) {
+		if out := g.msgs("home/reading_1732000000", `{"value":1}`); len(out) != 0 {
+			t.Errorf("emitted %+v, want nothing", out)
+		}
+		if out := g.msgs("home/reading_1732000001/availability", "online"); len(out) != 0 {
+			t.Errorf("availability emitted %+v, want nothing", out)
+		}
+		if got := g.ids(); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+			t.Errorf("devices = %v", got)
+		}
+		if n := g.r.Refused(); n != 2 {
+			t.Errorf("Refused() = %d, want 2", n)
+		}
+	})
+	t.Run("the devices it holds keep folding", func(t *testing.T) {
+		if out := g.msgs("home/a", `{"state":"OFF"}`); len(out) != 1 || g.state("a")["state"] != "OFF" {
+			t.Errorf("emitted %+v, state %v", out, g.state("a"))
+		}
+	})
+	t.Run("the refusal is logged once a minute, naming the device and the bound", func(t *testing.T) {
+		text := logs.String()
+		if n := strings.Count(text, "too many devices"); n != 1 {
+			t.Errorf("%d warnings, want 1:\n%s", n, text)
+		}
+		if !strings.Contains(text, "device=reading_1732000000") || !strings.Contains(text, "max_devices=3") {
+			t.Errorf("warning = %s", text)
+		}
+	})
+	t.Run("a negative bound is refused", func(t *testing.T) {
+		if _, err := NewRegistry(Options{MaxDevices: -1}); err == nil || !strings.Contains(err.Error(), "max devices -1") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

@@ -327,7 +327,7 @@ func newRegistry(cfg Config, log *slog.Logger) (*devices.Registry, error) {
 	}
 	reg, err := devices.NewRegistry(devices.Options{
 		BaseTopic: cfg.BaseTopic, Adapters: adapters, File: file, Logger: log,
-		Presence: presenceConfig(cfg.Presence, cfg.Location),
+		Presence: presenceConfig(cfg.Presence, cfg.Location), MaxDevices: cfg.MaxDevices,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)

@@ -34,6 +34,9 @@ type Config struct {
 	// DevicesFile names devices, places them in rooms and maps other topic
 	// layouts (docs/devices.md).
 	DevicesFile string `yaml:"devices,omitempty"`
+	// MaxDevices bounds the devices the hub keeps (devices.DefaultMaxDevices):
+	// past it, a message from a new device id is logged but makes no device.
+	MaxDevices int `yaml:"max_devices"`
 	// Adapters are the device conventions read besides the native one; all
 	// of them when not set, none with an empty list.
 	Adapters []AdapterConfig `yaml:"adapters,omitempty"`
@@ -113,8 +116,8 @@ type Location struct {
 // `limits: {publish_rate_per_client: 0}` in the file turns it off.
 func defaultConfig() Config {
 	return Config{MQTTAddr: ":1883", HTTPAddr: ":8080", DataDir: "./data", BaseTopic: "home", LogLevel: slog.LevelInfo,
-		Retention: defaultRetention(),
-		Limits:    broker.Limits{PublishRate: broker.DefaultPublishRate, PublishBurst: broker.DefaultPublishBurst}}
+		Retention: defaultRetention(), MaxDevices: devices.DefaultMaxDevices,
+		Limits: broker.Limits{PublishRate: broker.DefaultPublishRate, PublishBurst: broker.DefaultPublishBurst}}
 }
 
 // parseFlags reads the command line and, when --config names one, the
@@ -264,6 +267,9 @@ func (c Config) validate() error {
 	}
 	if c.BaseTopic == "" || strings.ContainsAny(c.BaseTopic, "+#") || strings.HasPrefix(c.BaseTopic, "/") || strings.HasSuffix(c.BaseTopic, "/") {
 		return fmt.Errorf("base topic %q: want a topic without wildcards or leading/trailing slash", c.BaseTopic)
+	}
+	if c.MaxDevices < 1 {
+		return fmt.Errorf("max_devices %d: want at least 1 (the default is %d)", c.MaxDevices, devices.DefaultMaxDevices)
 	}
 	for _, a := range c.Adapters {
 		switch a.Name {

@@ -159,3 +159,19 @@ func TestPublishRateLimitInTheConfigFile(t *testing.T) {
 		})
 	}
 }
+
+func TestMaxDevicesInTheConfig(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run([]string{"config", "--config", writeFile(t, "hub.yaml", "mqtt: ':1883'\n")}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "max_devices: 10000") {
+		t.Errorf("hub config does not show the default bound:\n%s", out.String())
+	}
+	for _, body := range []string{"max_devices: 0\n", "max_devices: -3\n"} {
+		_, err := parseFlags([]string{"--config", writeFile(t, "hub.yaml", body)}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "max_devices") || !strings.Contains(err.Error(), "want at least 1") {
+			t.Errorf("%q: err = %v, want one naming max_devices", body, err)
+		}
+	}
+}

@@ -80,6 +80,7 @@ var (
 	descRuns        = prometheus.NewDesc("hearth_automation_runs_total", "Automation runs that ended since the hub started, by outcome.", []string{"outcome"}, nil)
 	descAutomations = prometheus.NewDesc("hearth_automations", "Automations loaded.", nil, nil)
 	descLatency     = prometheus.NewDesc("hearth_automation_latency_seconds", "Time from an event in to an automation's last command out.", []string{"automation"}, nil)
+	descRefused     = prometheus.NewDesc("hearth_devices_refused_total", "Messages from a new device id that made no device because the hub held max_devices already (they are still logged).", nil, nil)
 	descLogFailing  = prometheus.NewDesc("hearth_log_failing", "1 while the disk refuses the log (full, read-only, failing): events wait in memory and QoS 1 messages are refused.", nil, nil)
 	descLogHeld     = prometheus.NewDesc("hearth_log_held_events", "Events held in memory for a disk that refuses the log.", nil, nil)
 	descNotLogged   = prometheus.NewDesc("hearth_log_not_logged_events_total", "Events let go, not logged, because the disk refused the log for longer than memory could hold them.", nil, nil)
@@ -110,6 +111,9 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLogFailing, prometheus.GaugeValue, failing)
 	ch <- prometheus.MustNewConstMetric(descLogHeld, prometheus.GaugeValue, float64(trouble.Held))
 	ch <- prometheus.MustNewConstMetric(descNotLogged, prometheus.CounterValue, float64(trouble.NotLogged))
+	if a.devices != nil {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(a.devices.Refused()))
+	}
 	for _, l := range a.bus.Lags() {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Events), l.Name)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -108,5 +109,34 @@ func TestAClientHeldToItsPublishRateIsCounted(t *testing.T) {
 	}
 	if v, _ := metricValue(families, "hearth_mqtt_publish_throttled_seconds_total", nil); v <= 0 {
 		t.Errorf("hearth_mqtt_publish_throttled_seconds_total = %v, want the time it waited", v)
+	}
+}
+
+func TestAClientInventingDeviceIdsIsHeldToMaxDevices(t *testing.T) {
+	const maxDevices = 4
+	app, _ := startHubWith(t, "", func(c *Config) { c.MaxDevices = maxDevices })
+	api := "http://" + app.HTTPAddr().String() + "/api/"
+	var before []map[string]any
+	getJSON(t, api+"devices", &before) // the hub's own (the house)
+	if len(before) >= maxDevices {
+		t.Fatalf("the hub starts with %d devices; the test needs room under %d", len(before), maxDevices)
+	}
+	logger := connect(t, app.MQTTAddr().String(), "logger")
+	const sent = 6
+	for i := range sent {
+		publish(t, logger, fmt.Sprintf("home/reading_%d", 1732000000+i), 1, `{"value":1}`)
+	}
+	refused := float64(sent - (maxDevices - len(before)))
+	eventually(t, "the refused messages counted", func() bool {
+		v, _ := metricValue(scrape(t, app), "hearth_devices_refused_total", nil)
+		return v == refused
+	})
+	var after []map[string]any
+	if getJSON(t, api+"devices", &after); len(after) != maxDevices {
+		t.Errorf("%d devices, want max_devices, %d", len(after), maxDevices)
+	}
+	var last []map[string]any
+	if getJSON(t, api+"events?topic=home/reading_1732000005", &last); len(last) != 1 || last[0]["kind"] != "message" {
+		t.Errorf("the last refused message in the log: %v, want it there as a message", last)
 	}
 }
