@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"hearth"
 	"hearth/automations"
+	"hearth/devices"
 	"hearth/examples"
 )
 
@@ -223,4 +226,35 @@ func TestTheDemoPlaysTheAlarmStory(t *testing.T) {
 			t.Fatalf("disarmed: %v", st)
 		}
 	})
+}
+
+func TestTheDemoSaysWhoseAutomationsRun(t *testing.T) {
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	cases := []struct {
+		name string
+		cfg  Config
+		says []string
+		not  string
+	}{
+		{"the demo alone tells the alarm's story", Config{Demo: true},
+			[]string{"open http://localhost:8080", "the family leaves in a few seconds"}, "yours"},
+		{"with automations of one's own, no story is promised", Config{Demo: true, Automations: "mine.yaml"},
+			[]string{"the automations are yours, from mine.yaml", "does not arm by itself", "code " + demoCode}, "family leaves"},
+		{"with an alarm of one's own too, no demo code", Config{Demo: true, Automations: "mine.yaml", Alarm: &devices.AlarmConfig{}},
+			[]string{"the automations are yours, from mine.yaml"}, demoCode},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printDemo(&out, tc.cfg, addr)
+			for _, s := range tc.says {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("printed %q, want it to say %q", out.String(), s)
+				}
+			}
+			if strings.Contains(out.String(), tc.not) {
+				t.Errorf("printed %q, which should not say %q", out.String(), tc.not)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -76,10 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer fmt.Fprintln(stdout, "hearth: stopped")
 	fmt.Fprintln(stdout, "hearth: ready")
 	if cfg.Demo && app.HTTPAddr() != nil {
-		fmt.Fprintf(stdout, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(app.HTTPAddr()))
-		if cfg.Alarm == nil {
-			fmt.Fprintf(stdout, "hearth: demo alarm code %s: the family leaves in a few seconds and the alarm arms itself; arm and disarm it on the page\n", demoCode)
-		}
+		printDemo(stdout, cfg, app.HTTPAddr())
 	}
 	code := 0
 wait:
@@ -127,4 +125,22 @@ func configCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printDemo tells a person who started the demo where to look and what
+// will happen: the alarm's story needs the demo's own automations.
+func printDemo(w io.Writer, cfg Config, httpAddr net.Addr) {
+	fmt.Fprintf(w, "hearth: demo house running; open http://%s in a browser, Ctrl-C to stop\n", browseAddr(httpAddr))
+	mine := ""
+	if cfg.Automations != "" {
+		mine = fmt.Sprintf("hearth: the automations are yours, from %s, not the demo's own", cfg.Automations)
+	}
+	switch {
+	case cfg.Alarm == nil && mine == "":
+		fmt.Fprintf(w, "hearth: demo alarm code %s: the family leaves in a few seconds and the alarm arms itself; arm and disarm it on the page\n", demoCode)
+	case cfg.Alarm == nil:
+		fmt.Fprintf(w, "%s: the alarm does not arm by itself; arm and disarm it on the page with code %s\n", mine, demoCode)
+	case mine != "":
+		fmt.Fprintln(w, mine)
+	}
 }
