@@ -246,6 +246,28 @@ func TestBrowserWithoutAutomations(t *testing.T) {
 	tab.NoErrors("/api/automations", "/api/notifications")
 }
 
+// TestBrowserSparklineOfANewSensor: a sensor heard from for half an hour
+// (a new hub, the demo) gets a sparkline drawn from its first value across
+// the card, not squeezed into the last sliver of a day.
+func TestBrowserSparklineOfANewSensor(t *testing.T) {
+	b := webtest.Start(t)
+	s := newStack(t, stackOptions{})
+	now := time.Now()
+	for i, temp := range []float64{18.5, 19.5, 21, 20.5} {
+		s.clock.set(now.Add(time.Duration(i-4) * 10 * time.Minute))
+		s.publish(t, "home/cellar_temp", fmt.Sprintf(`{"temperature":%.1f}`, temp))
+	}
+	s.clock.set(time.Time{})
+	s.durable(t)
+	tab := b.NewTab(t, webtest.Desktop)
+	tab.Navigate(s.http.URL + "/")
+	tab.WaitJS(`!!document.querySelector('[data-device="cellar_temp"] .spark-line')`)
+	if w := webtest.Eval[float64](tab, `document.querySelector('[data-device="cellar_temp"] .spark-line').getBBox().width`); w < 50 {
+		t.Errorf("the sparkline is %.1f of its 100 units wide, want it across the card", w)
+	}
+	tab.NoErrors()
+}
+
 // TestBrowserLogin logs in and out with the keyboard on a hub that has a
 // user.
 func TestBrowserLogin(t *testing.T) {

@@ -45,7 +45,9 @@ export function sparkline(data, current, labelText) {
   const svg = s('svg', {class: 'spark', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': labelText});
   const vs = vertices(data, current);
   if (vs.length < 2) return svg;
-  const from = Date.parse(data.from), to = Date.parse(data.to);
+  // A history younger than the window (a new hub, a new sensor) fills the
+  // sparkline from its first value rather than making a sliver at its end.
+  const from = Math.max(Date.parse(data.from), vs[0].t), to = Date.parse(data.to);
   const lo = Math.min(...vs.map((v) => v.mid)), hi = Math.max(...vs.map((v) => v.mid));
   const span = hi - lo || 1;
   const x = (t) => (((t - from) / (to - from)) * W).toFixed(2);
