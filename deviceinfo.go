@@ -49,7 +49,12 @@ type Capability struct {
 	Max *float64 `json:"max,omitempty"`
 	// Values are the values of an enum.
 	Values []string `json:"values,omitempty"`
-	// On and Off are the values of a binary attribute ("ON"/"OFF", true/false).
-	On  any `json:"on,omitempty"`
-	Off any `json:"off,omitempty"`
+	// On and Off are the values of a binary attribute ("ON"/"OFF", true/false),
+	// and Toggle the value that flips it ("TOGGLE"), when it has one.
+	On     any `json:"on,omitempty"`
+	Off    any `json:"off,omitempty"`
+	Toggle any `json:"toggle,omitempty"`
+	// Presets name values a numeric attribute also takes ("warmest" for a
+	// colour temperature).
+	Presets []string `json:"presets,omitempty"`
 }

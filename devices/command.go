@@ -90,16 +90,19 @@ func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, erro
 // nativeCapabilities are the attributes of the hub's own command shape,
 // which a native device (and a device not heard of yet) is sent as it is.
 // They say less than Zigbee2MQTT's exposes: a device of its own may have a
-// state of "OPEN" or "LOCK", or count its brightness to 255 or 100.
+// state of "OPEN" or "LOCK", count its brightness to 255 or 100, or take a
+// colour temperature by name ("warm").
 var nativeCapabilities = []hearth.Capability{
 	{Attr: "state", Type: "text", Set: true},
 	{Attr: "brightness", Type: "numeric", Set: true},
-	{Attr: "color_temp", Type: "numeric", Set: true},
 }
 
 // check refuses a command that sets an attribute caps describe as
-// read-only, or gives one a value it cannot take. An attribute caps do not
-// describe passes: Zigbee2MQTT takes options, such as transition or
+// read-only, or gives one a value the device would refuse too. It refuses
+// no more than Zigbee2MQTT does: a number beyond an expose's range passes
+// (Zigbee2MQTT clamps brightness and colour temperature), as does anything
+// for a composite (a colour is an object or "#ff0000"). An attribute caps do
+// not describe passes: Zigbee2MQTT takes options, such as transition or
 // brightness_step, that no expose names, and a native device may have
 // attributes of its own.
 func (c hubCommand) check(caps []hearth.Capability) error {
@@ -121,22 +124,28 @@ func checkValue(cp hearth.Capability, v any) error {
 	switch cp.Type {
 	case "binary":
 		text := valueText(v)
-		for _, ok := range []any{cp.On, cp.Off, "TOGGLE"} {
+		for _, ok := range []any{cp.On, cp.Off, cp.Toggle} {
 			if ok != nil && strings.EqualFold(text, valueText(ok)) {
 				return nil
 			}
 		}
-		if _, err := onOff(cp.Attr, v); err == nil && isOnOff(cp.On) && isOnOff(cp.Off) {
+		if _, isBool := v.(bool); isBool && isOnOff(cp.On) && isOnOff(cp.Off) {
 			return nil // true and false for "ON" and "OFF"
 		}
-		return badCommand("%s must be %s, %s or \"TOGGLE\", got %s", cp.Attr, jsonText(cp.On), jsonText(cp.Off), jsonText(v))
-	case "numeric":
-		f, err := number(cp.Attr, v)
-		if err != nil {
-			return err
+		words := []string{jsonText(cp.On), jsonText(cp.Off)}
+		if cp.Toggle != nil {
+			words = append(words, jsonText(cp.Toggle))
 		}
-		if (cp.Min != nil && f < *cp.Min) || (cp.Max != nil && f > *cp.Max) {
-			return badCommand("%s must be %s, got %s", cp.Attr, numericRange(cp.Min, cp.Max), formatNumber(f))
+		return badCommand("%s must be %s, got %s", cp.Attr, strings.Join(words, " or "), jsonText(v))
+	case "numeric":
+		if s, ok := v.(string); ok && slices.ContainsFunc(cp.Presets, func(p string) bool { return strings.EqualFold(p, s) }) {
+			return nil
+		}
+		if _, err := number(cp.Attr, v); err != nil {
+			if len(cp.Presets) > 0 {
+				return badCommand("%s must be a number or one of %s, got %s", cp.Attr, strings.Join(cp.Presets, ", "), jsonText(v))
+			}
+			return err
 		}
 	case "enum":
 		text := valueText(v)
@@ -146,11 +155,7 @@ func checkValue(cp hearth.Capability, v any) error {
 	case "text":
 		switch v.(type) {
 		case map[string]any, []any, nil:
-			return badCommand("%s must be a word or a number, got %s", cp.Attr, jsonText(v))
-		}
-	case "object":
-		if _, ok := v.(map[string]any); !ok {
-			return badCommand("%s must be a JSON object, got %s", cp.Attr, jsonText(v))
+			return badCommand("%s must be a word, a number or true/false, got %s", cp.Attr, jsonText(v))
 		}
 	}
 	return nil
@@ -160,20 +165,6 @@ func checkValue(cp hearth.Capability, v any) error {
 func isOnOff(v any) bool {
 	s, ok := v.(string)
 	return ok && (strings.EqualFold(s, "ON") || strings.EqualFold(s, "OFF"))
-}
-
-// numericRange says which numbers lie within min and max, either of
-// which may be missing.
-func numericRange(lo, hi *float64) string {
-	switch {
-	case lo != nil && hi != nil:
-		return "from " + formatNumber(*lo) + " to " + formatNumber(*hi)
-	case lo != nil:
-		return "at least " + formatNumber(*lo)
-	case hi != nil:
-		return "at most " + formatNumber(*hi)
-	}
-	return "a number"
 }
 
 // onOff reads the value of a state attribute in a command: "ON", "OFF" or

@@ -114,16 +114,20 @@ type z2mBridgeDevice struct {
 
 // z2mExpose is one capability of a device as Zigbee2MQTT describes it.
 type z2mExpose struct {
-	Type     string      `json:"type"`
-	Name     string      `json:"name"`
-	Property string      `json:"property"`
-	Access   int         `json:"access"`
-	Unit     string      `json:"unit"`
-	Min      *float64    `json:"value_min"`
-	Max      *float64    `json:"value_max"`
-	Values   []any       `json:"values"`
-	On       any         `json:"value_on"`
-	Off      any         `json:"value_off"`
+	Type     string   `json:"type"`
+	Name     string   `json:"name"`
+	Property string   `json:"property"`
+	Access   int      `json:"access"`
+	Unit     string   `json:"unit"`
+	Min      *float64 `json:"value_min"`
+	Max      *float64 `json:"value_max"`
+	Values   []any    `json:"values"`
+	On       any      `json:"value_on"`
+	Off      any      `json:"value_off"`
+	Toggle   any      `json:"value_toggle"`
+	Presets  []struct {
+		Name string `json:"name"`
+	} `json:"presets"`
 	Features []z2mExpose `json:"features"`
 }
 
@@ -188,9 +192,12 @@ func z2mCapabilities(exposes []z2mExpose) []hearth.Capability {
 			var c hearth.Capability
 			switch x.Type {
 			case "binary":
-				c = hearth.Capability{Type: "binary", On: x.On, Off: x.Off}
+				c = hearth.Capability{Type: "binary", On: x.On, Off: x.Off, Toggle: x.Toggle}
 			case "numeric":
 				c = hearth.Capability{Type: "numeric", Unit: x.Unit, Min: x.Min, Max: x.Max}
+				for _, p := range x.Presets {
+					c.Presets = append(c.Presets, p.Name)
+				}
 			case "enum":
 				c = hearth.Capability{Type: "enum"}
 				for _, v := range x.Values {

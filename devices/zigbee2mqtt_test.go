@@ -186,6 +186,11 @@ func TestZigbee2MQTTCommands(t *testing.T) {
 			`{"state":"toggle","brightness":"254","effect":"Blink","color":{"x":0.3,"y":0.3},"transition":2}`,
 			[]cmdRow{{"z2m/my_bulb/set", `{"state":"toggle","brightness":"254","effect":"Blink","color":{"x":0.3,"y":0.3},"transition":2}`}}},
 		{"true and false stand for ON and OFF", "my_bulb", `{"state":true}`, []cmdRow{{"z2m/my_bulb/set", `{"state":true}`}}},
+		{"numbers past an expose's range and colours as text pass: Zigbee2MQTT clamps and parses them", "my_bulb",
+			`{"brightness":255,"color_temp":600,"color":"#FF0000"}`, []cmdRow{{"z2m/my_bulb/set", `{"brightness":255,"color_temp":600,"color":"#FF0000"}`}}},
+		{"a colour temperature by its preset's name", "kitchen_floor_light", `{"color_temp":"Warmest"}`,
+			[]cmdRow{{"z2m/kitchen/floor_light/set", `{"color_temp":"Warmest"}`}}},
+		{"a binary's own values", "my_plug", `{"child_lock":"LOCK"}`, []cmdRow{{"z2m/my_plug/set", `{"child_lock":"LOCK"}`}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,11 +204,11 @@ func TestZigbee2MQTTCommands(t *testing.T) {
 		})
 	}
 	refused := []struct{ name, device, payload, says string }{
-		{"a brightness beyond the expose's range", "my_bulb", `{"brightness":300}`, "brightness must be from 0 to 254, got 300"},
 		{"a brightness that is not a number", "my_bulb", `{"brightness":"high"}`, `brightness must be a number, got "high"`},
-		{"a state the bulb does not know", "my_bulb", `{"state":"BRIGHT"}`, `state must be "ON", "OFF" or "TOGGLE", got "BRIGHT"`},
+		{"a state the bulb does not know", "my_bulb", `{"state":"BRIGHT"}`, `state must be "ON" or "OFF" or "TOGGLE", got "BRIGHT"`},
+		{"TOGGLE for a binary without a toggle", "my_plug", `{"child_lock":"TOGGLE"}`, `child_lock must be "LOCK" or "UNLOCK", got "TOGGLE"`},
+		{"a preset the expose does not name", "kitchen_floor_light", `{"color_temp":"warmer"}`, `color_temp must be a number or one of coolest, neutral, warmest, got "warmer"`},
 		{"an effect not in the enum", "my_bulb", `{"effect":"dance"}`, `effect must be one of blink, breathe, okay, got "dance"`},
-		{"a colour that is not an object", "my_bulb", `{"color":"red"}`, `color must be a JSON object, got "red"`},
 		{"an attribute the device only reports", "my_bulb", `{"linkquality":5}`, "linkquality is read-only"},
 		{"a motion sensor's occupancy", "hall_motion", `{"occupancy":true}`, "occupancy is read-only"},
 	}

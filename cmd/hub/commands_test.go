@@ -72,7 +72,7 @@ func TestTheAPIRefusesCommandsTheDeviceCannotTakeWith400(t *testing.T) {
 		{"a body that is not JSON", "plug", `ON`, `the body is not valid`},
 		{"a house mode that does not exist", "house", `{"mode":"party"}`, `house mode "party" is not one of home, away, night, vacation`},
 		{"a native light's brightness that is not a number", "porch_light", `{"brightness":"high"}`, `device porch_light: bad command: brightness must be a number, got "high"`},
-		{"a Zigbee2MQTT bulb's brightness beyond its exposes", "bulb", `{"brightness":300}`, `device bulb: bad command: brightness must be from 0 to 254, got 300`},
+		{"a Zigbee2MQTT bulb's state beyond its exposes", "bulb", `{"state":"BRIGHT"}`, `device bulb: bad command: state must be "ON" or "OFF", got "BRIGHT"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" is a 400 saying why", func(t *testing.T) {
