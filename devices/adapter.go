@@ -231,7 +231,7 @@ func (r *Registry) bindLocked(id, name string, ctl func() controller) *meta {
 		if ctl != nil {
 			m.ctl = ctl()
 		}
-		r.meta[strings.Clone(id)] = m
+		r.setMetaLocked(id, m)
 		return m
 	}
 	w := fmt.Sprintf("also reported by the %s adapter; %s keeps it", name, m.adapter)
@@ -246,8 +246,13 @@ func (r *Registry) bindLocked(id, name string, ctl func() controller) *meta {
 }
 
 // setMetaLocked stores what an adapter says of device id; the caller
-// carries over the warnings it wants kept.
+// carries over the warnings it wants kept. A new id is stored only while
+// there is room under max (see admitLocked), so that a client inventing
+// ids grows the adapters' records no more than the devices.
 func (r *Registry) setMetaLocked(id string, m *meta) {
+	if r.meta[id] == nil && r.devices[id] == nil && (len(r.devices) >= r.max || len(r.meta) >= r.max) {
+		return
+	}
 	r.meta[strings.Clone(id)] = m
 }
 

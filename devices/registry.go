@@ -216,15 +216,12 @@ func (r *Registry) foldPayloadLocked(e *hearth.Event, id string, emit func(heart
 // when it changed. The members may alias the parser's buffers.
 func (r *Registry) foldLocked(e *hearth.Event, id string, ms []member, emit func(hearth.Event)) {
 	d := r.devices[id]
-	if d == nil && !r.admitLocked(e, id) {
-		return
-	}
 	var old map[string]any
 	if d != nil {
 		old = d.st.State
 	}
 	next, keys, newKeys, ok := r.merge(old, ms)
-	if !ok {
+	if !ok || d == nil && !r.admitLocked(e, id) {
 		return
 	}
 	if !newKeys {
@@ -293,14 +290,14 @@ func (r *Registry) foldAvailabilityLocked(e *hearth.Event, id string, av hearth.
 // admitLocked reports whether a message may make id, a device the
 // registry does not hold yet, a device: whether there is room under max.
 // A refused message stays in the log; the refusal is logged at most once a
-// minute, with the client that sent it.
+// minute of the events' time, with the client that sent it.
 func (r *Registry) admitLocked(e *hearth.Event, id string) bool {
 	if len(r.devices) < r.max {
 		return true
 	}
 	n := r.refused.Add(1)
-	if now := time.Now(); now.Sub(r.refusedNote) >= time.Minute {
-		r.refusedNote = now
+	if at := e.Time; at.Sub(r.refusedNote) >= time.Minute || at.Before(r.refusedNote) {
+		r.refusedNote = at
 		r.log.Warn("too many devices: a message from a new device id is logged but makes no device; raise max_devices, or stop the client inventing ids",
 			"max_devices", r.max, "device", id, "topic", e.Topic, "client", e.Client, "refused_so_far", n)
 	}

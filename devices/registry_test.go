@@ -3,6 +3,7 @@ package devices
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -445,7 +446,7 @@ func TestRestoreAndApplyLogged(t *testing.T) {
 
 func TestMaxDevicesBoundsTheRegistry(t *testing.T) {
 	var logs bytes.Buffer
-	g := newRigWith(t, Options{BaseTopic: "home", MaxDevices: 3, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	g := newRigWith(t, Options{BaseTopic: "home", MaxDevices: 3, Adapters: Adapters(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for _, id := range []string{"a", "b", "c"} {
 		if out := g.msgs("home/"+id, `{"state":"ON"}`); len(out) != 1 {
 			t.Fatalf("device %s under the bound: emitted %+v, want its state", id, out)
@@ -465,15 +466,40 @@ func TestMaxDevicesBoundsTheRegistry(t *testing.T) {
 			t.Errorf("Refused() = %d, want 2", n)
 		}
 	})
+	t.Run("a message that would make no device anyway is not counted", func(t *testing.T) {
+		g.msgs("home/reading_1732000002", `{}`)
+		g.msgs("home/reading_1732000003", ``) // clears a retained message
+		if n := g.r.Refused(); n != 2 {
+			t.Errorf("Refused() = %d, want still 2", n)
+		}
+	})
+	t.Run("the adapters keep no records of refused ids", func(t *testing.T) {
+		for i := range 20 {
+			g.msgs(fmt.Sprintf("zigbee2mqtt/reading_%d", i), `{"value":1}`)
+			g.msgs(fmt.Sprintf("tele/reading_%d/STATE", i), `{"POWER":"ON"}`)
+			g.msgs(fmt.Sprintf("tele/reading_%d/SENSOR", i), `{"AM2301":{"Temperature":21}}`)
+		}
+		g.r.mu.RLock()
+		meta := len(g.r.meta)
+		g.r.mu.RUnlock()
+		if meta > 3 {
+			t.Errorf("%d adapter records after 60 refused messages, want at most max_devices, 3", meta)
+		}
+		if got := g.ids(); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+			t.Errorf("devices = %v", got)
+		}
+	})
 	t.Run("the devices it holds keep folding", func(t *testing.T) {
 		if out := g.msgs("home/a", `{"state":"OFF"}`); len(out) != 1 || g.state("a")["state"] != "OFF" {
 			t.Errorf("emitted %+v, state %v", out, g.state("a"))
 		}
 	})
 	t.Run("the refusal is logged once a minute, naming the device and the bound", func(t *testing.T) {
+		// The rig's events are a second apart: the 62 refusals so far
+		// span a minute, so the warning came twice.
 		text := logs.String()
-		if n := strings.Count(text, "too many devices"); n != 1 {
-			t.Errorf("%d warnings, want 1:\n%s", n, text)
+		if n := strings.Count(text, "too many devices"); n != 2 {
+			t.Errorf("%d warnings, want 2:\n%s", n, text)
 		}
 		if !strings.Contains(text, "device=reading_1732000000") || !strings.Contains(text, "max_devices=3") {
 			t.Errorf("warning = %s", text)
