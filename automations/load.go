@@ -64,9 +64,9 @@ type LoadOptions struct {
 	// reference to a device it does not know is a warning (not an error: the
 	// device may simply not have spoken yet).
 	Known func(device string) bool
-	// Attrs returns the attributes a device's state holds now; when set,
-	// an expression reading another attribute of a device that has
-	// reported some is a warning (a typo, or one it has not sent yet).
+	// Attrs returns the attributes a device is known to have; when set,
+	// an expression reading another that is a letter or two from one of
+	// them (or from true, false, nil) is a warning: a likely typo.
 	Attrs func(device string) []string
 	// Channels are the notification channels there are; when set, a notify
 	// action naming another is a problem.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hearth"
 )
 
 func TestAReloadKeepsUnchangedAutomationsRunningAndCancelsChangedOnes(t *testing.T) {
@@ -145,12 +147,27 @@ func TestLoadWarnsOfDevicesNotSeenYet(t *testing.T) {
 	}
 }
 
-func TestLoadWarnsOfAttributesADeviceHasNotReported(t *testing.T) {
+// describedDevices are devices whose adapter describes attributes too, as
+// Zigbee2MQTT's exposes do (the registry's Info).
+type describedDevices struct {
+	devices
+	infos map[string]hearth.DeviceInfo
+}
+
+func (d describedDevices) Info(id string) (hearth.DeviceInfo, bool) {
+	in, ok := d.infos[id]
+	return in, ok
+}
+
+func TestLoadWarnsOfLikelyTyposOfAttributes(t *testing.T) {
 	l := liveStart(t, "", func(o *Options) {
-		o.Devices = devices{
-			"front_door": {ID: "front_door", State: map[string]any{"contact": true, "battery": 90.0}},
-			"hall_light": {ID: "hall_light", State: map[string]any{"state": "OFF"}},
-			"new_button": {ID: "new_button"}, // known, nothing reported yet
+		o.Devices = describedDevices{
+			devices: devices{
+				"front_door": {ID: "front_door", State: map[string]any{"contact": true, "battery": 90.0}},
+				"hall_light": {ID: "hall_light", State: map[string]any{"state": "OFF"}}, // off: no brightness yet
+				"remote":     {ID: "remote", State: map[string]any{"battery": 90.0, "linkquality": 80.0}},
+			},
+			infos: map[string]hearth.DeviceInfo{"remote": {Capabilities: []hearth.Capability{{Attr: "action", Type: "enum"}}}},
 		}
 	})
 	l.state("hall_lux", `{"illuminance":3}`) // seen by the engine only
@@ -159,13 +176,17 @@ func TestLoadWarnsOfAttributesADeviceHasNotReported(t *testing.T) {
   triggers:
     - device: front_door
       when: contact == fals
-    - device: new_button
-      when: action == "single"
-  conditions: ['states.hall_lux.illuminanse < 30 && states.hall_lux.illuminance < 30']
+    - device: remote
+      when: actoin == "single"
+  conditions: ['states.hall_lux.illuminanse < 30 && states.hall_lux.illuminanse < 30']
   actions: [{set: hall_light, state: {state: "ON"}}]
 - id: fine
-  triggers: [{device: front_door, when: 'let open = !contact; open && prev.contact == true && battery > 10 && since("front_door") > duration("1s")'}]
-  conditions: ['states.front_door.contact == false && states["hall_lux"].illuminance < 10']
+  triggers:
+    - device: front_door
+      when: 'let open = !contact; open && prev.contact == true && battery > 10 && since("front_door") > duration("1s")'
+    - device: remote
+      when: action == "single"
+  conditions: ['states.hall_light.brightness > 3 && states["hall_lux"].illuminance < 10']
   actions: [{set: hall_light, state: {state: "ON"}}]
 `))
 	if err != nil {
@@ -176,7 +197,21 @@ func TestLoadWarnsOfAttributesADeviceHasNotReported(t *testing.T) {
 		got = append(got, w.String())
 	}
 	want(t, "warnings", got, []string{
-		`a.yaml:5:13: automation typos: when "contact == fals" reads "fals", which front_door has not reported (it reports battery, contact): a typo, or an attribute it has not sent yet?`,
-		`a.yaml:8:16: automation typos: a condition "states.hall_lux.illuminanse < 30 && states.hall_lux.illuminance < 30" reads "illuminanse", which hall_lux has not reported (it reports illuminance): a typo, or an attribute it has not sent yet?`,
+		`a.yaml:5:13: automation typos: when "contact == fals" reads "fals", which front_door has not reported: did you mean false?`,
+		`a.yaml:7:13: automation typos: when "actoin == \"single\"" reads "actoin", which remote has not reported: did you mean "action"?`,
+		`a.yaml:8:16: automation typos: a condition "states.hall_lux.illuminanse < 30 && states.hall_lux.illuminanse < 30" reads "illuminanse", which hall_lux has not reported: did you mean "illuminance"?`,
 	})
+}
+
+func TestClosestNamesALikelyTypo(t *testing.T) {
+	attrs := []string{"contact", "battery", "brightness", "illuminance", "temperature"}
+	for name, meant := range map[string]string{
+		"fals": "false", "ture": "true", "contat": "contact", "Contact": "contact", "brigthness": "brightness",
+		"temprature": "temperature", "illuminanse": "illuminance", "batery": "battery",
+		"action": "", "state": "", "humidity": "", "x": "", "occupancy": "",
+	} {
+		if got := closest(name, attrs); got != meant {
+			t.Errorf("closest(%q) = %q, want %q", name, got, meant)
+		}
+	}
 }

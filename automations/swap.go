@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+
+	"hearth"
 )
 
 // Changes says what a swap of automations changed, by id.
@@ -57,21 +59,36 @@ func (e *Engine) loadOptions() LoadOptions {
 	return LoadOptions{Known: e.knownDevice, Attrs: e.deviceAttrs, Channels: e.channels}
 }
 
-// deviceAttrs returns the attributes of a device's state, from the read
-// model or, failing that, the engine's own states.
+// deviceAttrs returns the attributes a device is known to have: those
+// its state holds (from the read model or, failing that, the engine's own
+// states) and those its adapter describes (Zigbee2MQTT's exposes, for one).
 func (e *Engine) deviceAttrs(id string) []string {
 	var st map[string]any
+	var caps []hearth.Capability
 	if e.devices != nil {
 		if d, ok := e.devices.Device(id); ok {
 			st = d.State
 		}
+		if infos, ok := e.devices.(interface {
+			Info(id string) (hearth.DeviceInfo, bool)
+		}); ok {
+			if in, ok := infos.Info(id); ok {
+				caps = in.Capabilities
+			}
+		}
 	}
 	if st == nil {
 		e.statesMu.RLock()
-		defer e.statesMu.RUnlock()
 		st = e.states[id]
+		e.statesMu.RUnlock()
 	}
-	return slices.Collect(maps.Keys(st))
+	attrs := slices.Collect(maps.Keys(st))
+	for _, c := range caps {
+		if !slices.Contains(attrs, c.Attr) {
+			attrs = append(attrs, c.Attr)
+		}
+	}
+	return attrs
 }
 
 // knownDevice reports whether the read model or the engine has seen a device.

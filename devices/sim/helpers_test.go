@@ -95,7 +95,7 @@ func connectClient(t *testing.T, brokerURL string) mqtt.Client {
 	return c
 }
 
-// watch subscribes to filter and records every message.
+// watch subscribes to filters and records every message.
 func watch(t *testing.T, brokerURL string, filters ...string) *watcher {
 	t.Helper()
 	w := &watcher{c: connectClient(t, brokerURL), ch: make(chan msg, 4096)}
