@@ -130,11 +130,7 @@ func TestLoadWarnsOfDevicesNotSeenYet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, w := range set.Warnings() {
-		got = append(got, w.String())
-	}
-	want(t, "warnings", got, []string{
+	want(t, "warnings", problemLines(set.Warnings()), []string{
 		`a.yaml:3:12: automation scene s: device "hall_lite" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
 		`a.yaml:5:23: automation typos: device "hall_motoin" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
 		`a.yaml:6:16: automation typos: device "hall_montion" has not been seen yet (a typo, or a device that has not spoken since the hub started logging?)`,
@@ -192,11 +188,7 @@ func TestLoadWarnsOfLikelyTyposOfAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, w := range set.Warnings() {
-		got = append(got, w.String())
-	}
-	want(t, "warnings", got, []string{
+	want(t, "warnings", problemLines(set.Warnings()), []string{
 		`a.yaml:5:13: automation typos: when "contact == fals" reads "fals", which front_door has not reported: did you mean false?`,
 		`a.yaml:7:13: automation typos: when "actoin == \"single\"" reads "actoin", which remote has not reported: did you mean "action"?`,
 		`a.yaml:8:16: automation typos: a condition "states.hall_lux.illuminanse < 30 && states.hall_lux.illuminanse < 30" reads "illuminanse", which hall_lux has not reported: did you mean "illuminance"?`,
@@ -214,4 +206,13 @@ func TestClosestNamesALikelyTypo(t *testing.T) {
 			t.Errorf("closest(%q) = %q, want %q", name, got, meant)
 		}
 	}
+}
+
+// problemLines are problems as the log writes them.
+func problemLines(ps []Problem) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }
