@@ -97,6 +97,17 @@ func TestBrowser(t *testing.T) {
 		tab.NoErrors()
 	})
 
+	t.Run("a run that took less than a millisecond says so, not 0 ms", func(t *testing.T) {
+		tab := b.NewTab(t, webtest.Desktop)
+		tab.Navigate(home)
+		got := webtest.Eval[[]string](tab, `import('/js/trace.js').then((m) => [
+			m.runLength({started: '2026-11-26T02:00:00.000100Z', ended: '2026-11-26T02:00:00.000400Z'}),
+			m.runLength({started: '2026-11-26T02:00:00.000Z', ended: '2026-11-26T02:00:00.250Z'})])`)
+		if !slices.Equal(got, []string{"under 1 ms", "250 ms"}) {
+			t.Errorf("run lengths %q, want under 1 ms and 250 ms", got)
+		}
+	})
+
 	t.Run("the home page and its assets weigh under 100 KB", func(t *testing.T) {
 		tab := b.NewTab(t, webtest.Desktop)
 		tab.Navigate(home)

@@ -54,7 +54,10 @@ export const ns = (v) => duration(v / 1e6);
 /** runLength says how long a run took, or has been going. */
 export function runLength(tr) {
   const end = tr.ended ? Date.parse(tr.ended) : Date.now();
-  return duration(end - Date.parse(tr.started));
+  const ms = end - Date.parse(tr.started);
+  // Dates here count whole milliseconds: most runs end within the one
+  // they started in.
+  return tr.ended && ms < 1 ? 'under 1 ms' : duration(ms);
 }
 
 const KINDS = {trigger: 'Trigger', condition: 'Condition', action: 'Action', command: 'Command'};
