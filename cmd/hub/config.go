@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/token"
 
 	"hearth/automations"
 	"hearth/broker"
@@ -229,22 +228,9 @@ func loadConfigFile(path string) (Config, error) {
 	}
 	c := defaultConfig()
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
-		return Config{}, fmt.Errorf("config %s", positioned(path, err))
+		return Config{}, fmt.Errorf("config %s", positioned(path, data, err))
 	}
 	return c, nil
-}
-
-// positioned writes a YAML error as file:line:col: message.
-func positioned(path string, err error) string {
-	var pe interface {
-		GetToken() *token.Token
-		GetMessage() string
-	}
-	if errors.As(err, &pe) && pe.GetToken() != nil {
-		p := pe.GetToken().Position
-		return fmt.Sprintf("%s:%d:%d: %s", path, p.Line, p.Column, pe.GetMessage())
-	}
-	return fmt.Sprintf("%s: %v", path, err)
 }
 
 func (c Config) validate() error {

@@ -71,8 +71,10 @@ location: {latitude: 52.37, longitude: 4.89}
 
 func TestBadConfigFilesNameTheLine(t *testing.T) {
 	cases := map[string]struct{ body, want string }{
-		"an unknown key":       {"mqtt: :1883\ncolour: red\n", ":2:"},
-		"a wrong type":         {"demo: maybe\n", ":1:"},
+		"an unknown key":       {"mqtt: :1883\ncolour: red\n", `:2:1: unknown field "colour"`},
+		"a wrong type":         {"demo: maybe\n", `:1:7: demo: want true or false, got "maybe"`},
+		"a word for a number":  {"limits:\n  clients: many\n", `:2:12: limits.clients: want a whole number, got "many"`},
+		"a number for a list":  {"bridges:\n  - url: mqtt://x:1883\n    topics: 5\n", `:3:13: bridges[0].topics: want a list, got "5"`},
 		"a bad latitude":       {"location: {latitude: 123, longitude: 0}\n", "latitude"},
 		"a bad listen address": {"http: nowhere\n", "http"},
 	}

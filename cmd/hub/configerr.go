@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// positioned writes a YAML error in the config file data, read from path,
+// as file:line:col: message. A value of the wrong type is said in the
+// file's terms, its key and what the key takes ("limits.clients: want a
+// whole number, got "many""), not the Go field it was meant for.
+func positioned(path string, data []byte, err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && te.Token != nil {
+		p := te.Token.Position
+		what := "the value"
+		if key := keyAt(data, p); key != "" {
+			what = key
+		}
+		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, takes(te.DstType), strconv.Quote(te.Token.Value))
+	}
+	var ne *yaml.UnexpectedNodeTypeError
+	if errors.As(err, &ne) && ne.Token != nil {
+		p := ne.Token.Position
+		what := "the value"
+		if key := keyAt(data, p); key != "" {
+			what = key
+		}
+		want := "a " + ne.Expected.String()
+		switch ne.Expected {
+		case ast.SequenceType:
+			want = "a list"
+		case ast.MappingType:
+			want = "keys and values"
+		}
+		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, want, strconv.Quote(ne.Token.Value))
+	}
+	var pe interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if errors.As(err, &pe) && pe.GetToken() != nil {
+		p := pe.GetToken().Position
+		msg := pe.GetMessage()
+		if key := keyAt(data, p); key != "" {
+			msg = key + ": " + msg
+		}
+		return fmt.Sprintf("%s:%d:%d: %s", path, p.Line, p.Column, msg)
+	}
+	return fmt.Sprintf("%s: %v", path, err)
+}
+
+// keyAt returns the keys leading to the value at p in data, joined with
+// dots and list indexes ("bridges[0].topics"); "" when none is there.
+func keyAt(data []byte, p *token.Position) string {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil || p == nil {
+		return ""
+	}
+	var find func(n ast.Node, path string) string
+	find = func(n ast.Node, path string) string {
+		switch n := n.(type) {
+		case *ast.MappingNode:
+			for _, v := range n.Values {
+				if k := find(v, path); k != "" {
+					return k
+				}
+			}
+			return ""
+		case *ast.MappingValueNode:
+			key := n.Key.String()
+			if path != "" {
+				key = path + "." + key
+			}
+			if at(n.Value, p) {
+				return key
+			}
+			return find(n.Value, key)
+		case *ast.SequenceNode:
+			for i, v := range n.Values {
+				item := fmt.Sprintf("%s[%d]", path, i)
+				if at(v, p) {
+					return item
+				}
+				if k := find(v, item); k != "" {
+					return k
+				}
+			}
+		case *ast.TagNode:
+			return find(n.Value, path)
+		}
+		return ""
+	}
+	for _, doc := range f.Docs {
+		if k := find(doc.Body, ""); k != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+// at reports whether node n starts at p.
+func at(n ast.Node, p *token.Position) bool {
+	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
+		return false
+	}
+	q := n.GetToken().Position
+	return q.Line == p.Line && q.Column == p.Column
+}
+
+// takes says what a value of type t is, as a person writes it in YAML.
+func takes(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	if t == reflect.TypeFor[time.Duration]() {
+		return "a duration such as 30s or 5m"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "text"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "keys and values"
+	case reflect.Pointer:
+		return takes(t.Elem())
+	}
+	return "another kind of value"
+}
