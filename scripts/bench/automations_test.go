@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +117,20 @@ func TestNodeREDFlowsAreWiredPerAutomation(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestAHouseBeyondTheDefaultBoundRaisesItsHubsMaxDevices(t *testing.T) {
+	dir := t.TempDir()
+	if path, err := writeHubConfig(dir, 1000); err != nil || path != "" {
+		t.Fatalf("1,000 devices of each kind: config %q, %v; want none (the default holds)", path, err)
+	}
+	path, err := writeHubConfig(dir, 4000)
+	if err != nil || path == "" {
+		t.Fatalf("4,000 devices of each kind: config %q, %v", path, err)
+	}
+	out, err := exec.Command(hubBinary(t), "config", "--config", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "max_devices: 12016") {
+		t.Fatalf("hub config --config %s: %v\n%s", path, err, out)
 	}
 }

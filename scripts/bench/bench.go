@@ -55,6 +55,9 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 	if err := writeAutomations(autoFile, o.Automations); err != nil {
 		return rep, err
 	}
+	if hubConfig, err = writeHubConfig(tmp, o.Devices); err != nil {
+		return rep, err
+	}
 	bin := o.HubBin
 	if bin == "" && (o.Hub || slices.Contains(o.Peers, peerHubExternal)) {
 		say("building the hub")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"hearth/devices"
 )
 
 // hubSupports reports whether the hub's --help lists flag (without dashes).
@@ -24,6 +26,27 @@ func hubSupports(bin, flag string) bool {
 // (more than 60 runs in 10 s by default): past 12 events per second per
 // sensor the benchmark measures the guard, not the hub's speed.
 const stormLine = "storm stopped"
+
+// hubConfig is a config file every hub of the run starts with, or "":
+// see writeHubConfig.
+var hubConfig string
+
+// writeHubConfig writes, into dir, the config a house of n devices of
+// each kind needs: the hub keeps devices.DefaultMaxDevices unless told
+// otherwise, and past it a sensor makes no device, so its automation
+// never runs. It returns "" when the default holds (an older hub binary,
+// -hub-bin, may not know the setting).
+func writeHubConfig(dir string, n int) (string, error) {
+	need := 3*n + 16 // sensors, lights, lux sensors, and the hub's own
+	if need <= devices.DefaultMaxDevices {
+		return "", nil
+	}
+	path := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("max_devices: %d\n", need)), 0o600); err != nil {
+		return "", fmt.Errorf("hub config: %w", err)
+	}
+	return path, nil
+}
 
 // hubProc is a running hub.
 type hubProc struct {
@@ -39,6 +62,9 @@ type hubProc struct {
 // 127.0.0.1, and waits until it prints where it listens.
 func startHub(ctx context.Context, bin, data, automations string, env []string, extra ...string) (*hubProc, error) {
 	args := []string{"--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data", data, "--log-level", "warn"}
+	if hubConfig != "" {
+		args = append(args, "--config", hubConfig)
+	}
 	if automations != "" {
 		args = append(args, "--automations", automations)
 	}
