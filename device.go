@@ -36,3 +36,13 @@ type DeviceMeta struct {
 	// Room groups devices on the page; empty when not set.
 	Room string `json:"room"`
 }
+
+// Or returns m when people set a name or a room, else what the device
+// says of itself (its devices file entry, its adapter): the name and room
+// the page shows, and the alarm names a sensor by.
+func (m DeviceMeta) Or(info DeviceInfo) DeviceMeta {
+	if m == (DeviceMeta{}) {
+		return DeviceMeta{Name: info.Name, Room: info.Room}
+	}
+	return m
+}

@@ -64,10 +64,7 @@ func (s *Server) withMeta(d hearth.DeviceState, meta map[string]hearth.DeviceMet
 	if s.opts.Info != nil {
 		info, _ = s.opts.Info.Info(d.ID)
 	}
-	m := meta[d.ID]
-	if m == (hearth.DeviceMeta{}) {
-		m = hearth.DeviceMeta{Name: info.Name, Room: info.Room}
-	}
+	m := meta[d.ID].Or(info)
 	out := deviceJSON{DeviceState: d, Name: m.Name, Room: m.Room, Kind: info.Kind}
 	for _, c := range info.Capabilities {
 		// Only an attribute the state holds: the alarm's actions are not

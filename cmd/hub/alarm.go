@@ -64,11 +64,8 @@ func (n pageNames) DeviceName(id string) string {
 	if err != nil {
 		n.a.log.Warn("read the names set on the page", "err", err)
 	}
-	if m := meta[id]; m != (hearth.DeviceMeta{}) {
-		return m.Name
-	}
 	in, _ := n.a.devices.Info(id)
-	return in.Name
+	return meta[id].Or(in).Name
 }
 
 // Close stops the alarm's delays and both publishers; their consumers end
