@@ -131,6 +131,10 @@ func New(cfg Config, events Events) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("broker: add hook: %w", err)
 	}
+	if err := server.AddHook(newPlusHash(server.Topics), nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("broker: add plus-hash hook: %w", err)
+	}
 	if err := server.AddHook(newPacer(cfg.MaximumClientWritesPending, 2*cfg.WriteTimeout), nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("broker: add pacer hook: %w", err)
