@@ -26,6 +26,11 @@ import (
 // kept session expires; one the client subscribes to itself is left to
 // the client.
 //
+// Left as mochi has them: a client holding both home/+ and home/+/# gets
+// home/hall with home/+'s options only (MQTT 5 would take the higher QoS
+// and both subscription identifiers), and mochi's count of subscriptions
+// ($SYS) can drift by the filings it counts as the client's.
+//
 // Not mended: the retained message on the level above (home/hall) is not
 // sent when the client subscribes to home/+/#; mochi scans for retained
 // messages with the same gap.
@@ -50,9 +55,10 @@ func (h *plusHash) ID() string { return "hearth-plus-hash" }
 func (h *plusHash) Provides(b byte) bool { return bytes.IndexByte(plusHashProvides, b) >= 0 }
 
 // levelAbove returns the filter for the level a filter ending in "+/#"
-// also matches (home/+/# → home/+), or "" for any other filter.
+// also matches (home/+/# → home/+), or "" for any other filter. Shared
+// subscriptions are left as mochi has them.
 func levelAbove(filter string) string {
-	if strings.HasPrefix(filter, "$share/") || strings.HasPrefix(filter, "$SHARE/") {
+	if mqtt.IsSharedFilter(filter) {
 		return ""
 	}
 	above, ok := strings.CutSuffix(filter, "/#")
@@ -63,13 +69,22 @@ func levelAbove(filter string) string {
 }
 
 // OnSubscribed files the level above of each filter ending in +/# that
-// the client was granted.
+// the client was granted and still holds: a takeover's clean-up may have
+// taken its filters away since mochi granted them, and the hub's own
+// inline subscriptions (bridges), which mochi keeps apart, are no client's
+// to file for.
 func (h *plusHash) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if cl.IsTakenOver() {
+		return
+	}
 	for i, sub := range pk.Filters {
 		above := levelAbove(sub.Filter)
 		if above == "" || i >= len(codes) || codes[i] > packets.CodeGrantedQos2.Code {
+			continue
+		}
+		if _, held := cl.State.Subscriptions.Get(sub.Filter); !held {
 			continue
 		}
 		extra := sub
@@ -91,17 +106,22 @@ func (h *plusHash) fileLocked(cl *mqtt.Client, extra packets.Subscription) {
 	h.topics.Subscribe(cl.ID, extra)
 }
 
-// OnUnsubscribed takes away what the filters left brought, and files
-// again what a filter still held needs when the client unsubscribed from
-// the level above itself (it had it on its own as well).
+// OnUnsubscribed takes away what the filters the client left brought, and
+// files again what a filter it still holds needs when it unsubscribed from
+// the level above itself (it had that on its own as well). A filter the
+// client still holds was not left: mochi refused that unsubscribe (its
+// packet id was in use) yet calls this all the same.
 func (h *plusHash) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	added := h.added[cl.ID]
 	for _, sub := range pk.Filters {
+		if _, held := cl.State.Subscriptions.Get(sub.Filter); held {
+			continue
+		}
 		if extra, ok := added[sub.Filter]; ok {
 			delete(added, sub.Filter)
-			if !h.neededLocked(cl, extra.Filter) {
+			if _, own := cl.State.Subscriptions.Get(extra.Filter); !own {
 				h.topics.Unsubscribe(extra.Filter, cl.ID)
 			}
 		}
@@ -116,20 +136,6 @@ func (h *plusHash) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	}
 }
 
-// neededLocked reports whether filter must stay in the index for cl: the
-// client subscribed to it itself, or another of its filters brought it.
-func (h *plusHash) neededLocked(cl *mqtt.Client, filter string) bool {
-	if _, own := cl.State.Subscriptions.Get(filter); own {
-		return true
-	}
-	for _, extra := range h.added[cl.ID] {
-		if extra.Filter == filter {
-			return true
-		}
-	}
-	return false
-}
-
 func containsFilter(subs []packets.Subscription, filter string) bool {
 	for _, s := range subs {
 		if s.Filter == filter {
@@ -139,9 +145,17 @@ func containsFilter(subs []packets.Subscription, filter string) bool {
 	return false
 }
 
-// OnClientExpired takes them away when a kept session expires (mochi
-// forgets the client without unsubscribing it).
-func (h *plusHash) OnClientExpired(cl *mqtt.Client) { h.drop(cl.ID) }
+// OnClientExpired takes away, when a kept session expires, what its
+// filters brought and the filters themselves: mochi forgets the client
+// without unsubscribing it, and a later client of the same id would be
+// sent what the expired session had subscribed to. No connection of the
+// id is live then: mochi expires only a client that is gone.
+func (h *plusHash) OnClientExpired(cl *mqtt.Client) {
+	for filter := range cl.State.Subscriptions.GetAll() {
+		h.topics.Unsubscribe(filter, cl.ID)
+	}
+	h.drop(cl.ID)
+}
 
 func (h *plusHash) drop(id string) {
 	h.mu.Lock()

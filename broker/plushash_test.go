@@ -3,8 +3,10 @@ package broker
 import (
 	"slices"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // allMessages connects a client that hands every message it gets to the
@@ -112,10 +114,68 @@ func TestAFilterEndingInPlusHashAlsoMatchesTheLevelAbove(t *testing.T) {
 	})
 }
 
+func TestPlusHashFilingsThroughRefusalsExpiryAndTheHubsOwn(t *testing.T) {
+	h := startHub(t, Config{MaximumSessionExpiryInterval: time.Second}, true)
+	sensor := pahoClient(t, h.addr, "sensor", nil)
+
+	t.Run("an unsubscribe mochi refuses leaves the filing", func(t *testing.T) {
+		r := dialRaw(t, h.addr)
+		r.connect(5, "keeper", 30)
+		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 1,
+			Filters: packets.Subscriptions{{Filter: "home/+/#"}}})
+		if ack, err := r.read(); err != nil || ack.FixedHeader.Type != packets.Suback {
+			t.Fatalf("SUBACK: %+v, %v", ack.FixedHeader, err)
+		}
+		// An id the client sends while mochi still has a message of that
+		// id in flight is refused: the client keeps the filter.
+		cl, ok := h.server.Clients.Get("keeper")
+		if !ok {
+			t.Fatal("keeper is not connected")
+		}
+		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7})
+		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, PacketID: 7,
+			Filters: packets.Subscriptions{{Filter: "home/+/#"}}})
+		if ack, err := r.read(); err != nil || ack.FixedHeader.Type != packets.Unsuback || len(ack.ReasonCodes) != 1 || ack.ReasonCodes[0] != packets.ErrPacketIdentifierInUse.Code {
+			t.Fatalf("UNSUBACK: %+v %v, %v; want packet identifier in use", ack.FixedHeader, ack.ReasonCodes, err)
+		}
+		publish(t, sensor, "home/hall", 1, []byte("x"))
+		if pk, err := r.read(); err != nil || pk.TopicName != "home/hall" {
+			t.Fatalf("got %q, %v; want home/hall, still subscribed", pk.TopicName, err)
+		}
+	})
+
+	t.Run("an expired session's filters are not sent to the next client of its id", func(t *testing.T) {
+		kept := pahoClient(t, h.addr, "away", func(o *paho.ClientOptions) { o.SetCleanSession(false) })
+		sub(t, kept, "home/+/#", "home/kitchen")
+		kept.Disconnect(50)
+		eventually(t, "the session expired", func() bool {
+			_, ok := h.server.Clients.Get("away")
+			return !ok
+		})
+		again, got := allMessages(t, h.addr, "away")
+		sub(t, again, "marker")
+		for _, topic := range []string{"home/hall", "home/hall/x", "home/kitchen", "marker"} {
+			publish(t, sensor, topic, 1, []byte("x"))
+		}
+		if m := receive(t, got); m.topic != "marker" {
+			t.Fatalf("the new client got %s, which only the expired session subscribed to", m.topic)
+		}
+	})
+
+	t.Run("the hub's own subscriptions are not filed as a client's", func(t *testing.T) {
+		if err := h.Subscribe("bridge/+/#", func(string, []byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		if subs := h.server.Topics.Subscribers("bridge/x").Subscriptions; len(subs) != 0 {
+			t.Fatalf("clients subscribed to bridge/x: %v", subs)
+		}
+	})
+}
+
 func TestLevelAbove(t *testing.T) {
 	for filter, want := range map[string]string{
 		"home/+/#": "home/+", "+/#": "+", "a/+/+/#": "a/+/+", "a/+/b/+/#": "a/+/b/+",
-		"a/#": "", "a/+/b/#": "", "#": "", "home/+": "", "$share/g/home/+/#": "", "a+/#": "",
+		"a/#": "", "a/+/b/#": "", "#": "", "home/+": "", "$share/g/home/+/#": "", "$Share/g/home/+/#": "", "a+/#": "",
 	} {
 		if got := levelAbove(filter); got != want {
 			t.Errorf("levelAbove(%q) = %q, want %q", filter, got, want)
