@@ -75,6 +75,9 @@ func TestBadConfigFilesNameTheLine(t *testing.T) {
 		"a wrong type":         {"demo: maybe\n", `:1:7: demo: want true or false, got "maybe"`},
 		"a word for a number":  {"limits:\n  clients: many\n", `:2:12: limits.clients: want a whole number, got "many"`},
 		"a number for a list":  {"bridges:\n  - url: mqtt://x:1883\n    topics: 5\n", `:3:13: bridges[0].topics: want a list, got "5"`},
+		"keys for a word":      {"demo:\n  a: 1\n", `demo: want true or false, got keys and values`},
+		"a list for a word":    {"mqtt: [1, 2]\n", `:1:7: mqtt: want text, got a list`},
+		"a quoted key":         {"limits:\n  \"clients\": many\n", `limits.clients: want a whole number, got "many"`},
 		"a bad latitude":       {"location: {latitude: 123, longitude: 0}\n", "latitude"},
 		"a bad listen address": {"http: nowhere\n", "http"},
 	}

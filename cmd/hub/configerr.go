@@ -25,7 +25,7 @@ func positioned(path string, data []byte, err error) string {
 		if key := keyAt(data, p); key != "" {
 			what = key
 		}
-		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, takes(te.DstType), strconv.Quote(te.Token.Value))
+		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, takes(te.DstType), given(te.Token))
 	}
 	var ne *yaml.UnexpectedNodeTypeError
 	if errors.As(err, &ne) && ne.Token != nil {
@@ -41,7 +41,7 @@ func positioned(path string, data []byte, err error) string {
 		case ast.MappingType:
 			want = "keys and values"
 		}
-		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, want, strconv.Quote(ne.Token.Value))
+		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, want, given(ne.Token))
 	}
 	var pe interface {
 		GetToken() *token.Token
@@ -77,6 +77,9 @@ func keyAt(data []byte, p *token.Position) string {
 			return ""
 		case *ast.MappingValueNode:
 			key := n.Key.String()
+			if tk := n.Key.GetToken(); tk != nil {
+				key = tk.Value // without quotes or an anchor
+			}
 			if path != "" {
 				key = path + "." + key
 			}
@@ -105,6 +108,18 @@ func keyAt(data []byte, p *token.Position) string {
 		}
 	}
 	return ""
+}
+
+// given says what a value is, as the error found it: a scalar as written,
+// a list or a mapping by its kind (its token is only a "-" or a ":").
+func given(tk *token.Token) string {
+	switch tk.Type {
+	case token.SequenceEntryType, token.SequenceStartType:
+		return "a list"
+	case token.MappingValueType, token.MappingStartType, token.MappingKeyType:
+		return "keys and values"
+	}
+	return strconv.Quote(tk.Value)
 }
 
 // at reports whether node n starts at p.
