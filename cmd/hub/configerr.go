@@ -18,30 +18,27 @@ import (
 // file's terms, its key and what the key takes ("limits.clients: want a
 // whole number, got "many""), not the Go field it was meant for.
 func positioned(path string, data []byte, err error) string {
+	wrong := func(tk *token.Token, want string) string {
+		p := tk.Position
+		what := keyAt(data, p)
+		if what == "" {
+			what = "the value"
+		}
+		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, want, given(tk))
+	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) && te.Token != nil {
-		p := te.Token.Position
-		what := "the value"
-		if key := keyAt(data, p); key != "" {
-			what = key
-		}
-		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, takes(te.DstType), given(te.Token))
+		return wrong(te.Token, takes(te.DstType))
 	}
 	var ne *yaml.UnexpectedNodeTypeError
 	if errors.As(err, &ne) && ne.Token != nil {
-		p := ne.Token.Position
-		what := "the value"
-		if key := keyAt(data, p); key != "" {
-			what = key
-		}
-		want := "a " + ne.Expected.String()
 		switch ne.Expected {
 		case ast.SequenceType:
-			want = "a list"
+			return wrong(ne.Token, "a list")
 		case ast.MappingType:
-			want = "keys and values"
+			return wrong(ne.Token, "keys and values")
 		}
-		return fmt.Sprintf("%s:%d:%d: %s: want %s, got %s", path, p.Line, p.Column, what, want, given(ne.Token))
+		return wrong(ne.Token, "a "+ne.Expected.String())
 	}
 	var pe interface {
 		GetToken() *token.Token
