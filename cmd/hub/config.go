@@ -230,6 +230,9 @@ func loadConfigFile(path string) (Config, error) {
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return Config{}, fmt.Errorf("config %s", positioned(path, data, err))
 	}
+	if problem := oddShape(data); problem != "" {
+		return Config{}, fmt.Errorf("config %s:%s", path, problem)
+	}
 	return c, nil
 }
 

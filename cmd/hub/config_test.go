@@ -78,6 +78,8 @@ func TestBadConfigFilesNameTheLine(t *testing.T) {
 		"keys for a word":      {"demo:\n  a: 1\n", `demo: want true or false, got keys and values`},
 		"a list for a word":    {"mqtt: [1, 2]\n", `:1:7: mqtt: want text, got a list`},
 		"a quoted key":         {"limits:\n  \"clients\": many\n", `limits.clients: want a whole number, got "many"`},
+		"a number for a key":   {"limits:\n  5: x\n", `:2:3: limits: 5 is not the name of a setting`},
+		"a second document":    {"mqtt: \":1883\"\n---\nhttp: \":9\"\n", `:3:5: a second document: the config file holds one`},
 		"a bad latitude":       {"location: {latitude: 123, longitude: 0}\n", "latitude"},
 		"a bad listen address": {"http: nowhere\n", "http"},
 	}

@@ -55,6 +55,75 @@ func positioned(path string, data []byte, err error) string {
 	return fmt.Sprintf("%s: %v", path, err)
 }
 
+// oddShape finds what the decoder lets through unsaid: a second document
+// (after ---), which it ignores, and a key that is a number, true or null,
+// which no setting is (a name that looks like one must be quoted). It
+// returns "line:col: why", or "" for a file of the expected shape.
+func oddShape(data []byte) string {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return "" // the decoder has said what is wrong
+	}
+	for i, doc := range f.Docs {
+		if i > 0 && doc.Body != nil {
+			return lineCol(doc.Body.GetToken(), "a second document: the config file holds one")
+		}
+	}
+	var odd string
+	var walk func(n ast.Node, path string)
+	walk = func(n ast.Node, path string) {
+		if odd != "" || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *ast.MappingNode:
+			for _, v := range n.Values {
+				walk(v, path)
+			}
+		case *ast.MappingValueNode:
+			tk := n.Key.GetToken()
+			if tk == nil {
+				return
+			}
+			switch tk.Type {
+			case token.StringType, token.DoubleQuoteType, token.SingleQuoteType:
+			default:
+				where := "the top"
+				if path != "" {
+					where = path
+				}
+				odd = lineCol(tk, fmt.Sprintf("%s: %s is not the name of a setting (a name that looks like a number or true must be quoted: \"%s\")", where, tk.Value, tk.Value))
+				return
+			}
+			key := tk.Value
+			if path != "" {
+				key = path + "." + key
+			}
+			walk(n.Value, key)
+		case *ast.SequenceNode:
+			for i, v := range n.Values {
+				walk(v, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case *ast.TagNode:
+			walk(n.Value, path)
+		case *ast.AnchorNode:
+			walk(n.Value, path)
+		}
+	}
+	for _, doc := range f.Docs {
+		walk(doc.Body, "")
+	}
+	return odd
+}
+
+// lineCol writes "line:col: msg" for a token.
+func lineCol(tk *token.Token, msg string) string {
+	if tk == nil || tk.Position == nil {
+		return " " + msg
+	}
+	return fmt.Sprintf("%d:%d: %s", tk.Position.Line, tk.Position.Column, msg)
+}
+
 // keyAt returns the keys leading to the value at p in data, joined with
 // dots and list indexes ("bridges[0].topics"); "" when none is there.
 func keyAt(data []byte, p *token.Position) string {
