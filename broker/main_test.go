@@ -110,7 +110,17 @@ func startHubWith(t *testing.T, cfg Config, store bool, setup func(*Broker)) *hu
 // soon as it reads it.
 func markDurable(t *testing.T, bus *hearth.Bus) {
 	t.Helper()
-	sub := bus.Subscribe("store", hearth.MustNotMiss)
+	onBus(t, bus, "store", func(evs []hearth.Event) {
+		bus.MarkDurable(evs[len(evs)-1].Seq)
+	})
+}
+
+// onBus hands f every batch of events a must-not-miss subscriber named
+// name reads, on a goroutine of its own, until the returned stop is called
+// or the test ends.
+func onBus(t *testing.T, bus *hearth.Bus, name string, f func(evs []hearth.Event)) (stop func()) {
+	t.Helper()
+	sub := bus.Subscribe(name, hearth.MustNotMiss)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -122,15 +132,20 @@ func markDurable(t *testing.T, bus *hearth.Bus) {
 				return
 			}
 			if len(evs) > 0 {
-				bus.MarkDurable(evs[len(evs)-1].Seq)
+				f(evs)
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		sub.Close()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			sub.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // reader reads the bus in a test.

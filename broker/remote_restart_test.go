@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -39,29 +38,17 @@ func TestRemoteBrokerRestartLosesNothing(t *testing.T) {
 	const middle = `{"n":100}`
 	var held, release atomic.Bool
 	var last atomic.Uint64
-	storeSub := bus.Subscribe("store", hearth.MustNotMiss)
-	storeCtx, stopStore := context.WithCancel(context.Background())
-	storeDone := make(chan struct{})
-	go func() {
-		defer close(storeDone)
-		buf := make([]hearth.Event, 256)
-		for {
-			evs, err := storeSub.Read(storeCtx, buf)
-			if err != nil {
-				return
+	onBus(t, bus, "store", func(evs []hearth.Event) {
+		for _, ev := range evs {
+			if string(ev.Payload) == middle && ev.Kind == hearth.KindMessage {
+				held.Store(true)
 			}
-			for _, ev := range evs {
-				if string(ev.Payload) == middle && ev.Kind == hearth.KindMessage {
-					held.Store(true)
-				}
-				last.Store(ev.Seq)
-				if !held.Load() || release.Load() {
-					bus.MarkDurable(ev.Seq)
-				}
+			last.Store(ev.Seq)
+			if !held.Load() || release.Load() {
+				bus.MarkDurable(ev.Seq)
 			}
 		}
-	}()
-	t.Cleanup(func() { stopStore(); <-storeDone; storeSub.Close() })
+	})
 
 	r := newReader(t, bus)
 	hub := startRemote(t, remoteConfig(m.url(), "hub"), bus)

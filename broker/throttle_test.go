@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -30,45 +29,25 @@ type busCount struct {
 func countOnBus(t *testing.T, bus *hearth.Bus, client string, rate, burst float64, start time.Time) *busCount {
 	t.Helper()
 	c := &busCount{payloads: map[string]int{}}
-	sub := bus.Subscribe("count", hearth.MustNotMiss)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]hearth.Event, 256)
-		for {
-			evs, err := sub.Read(ctx, buf)
-			if err != nil {
-				return
+	c.stop = onBus(t, bus, "count", func(evs []hearth.Event) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, e := range evs {
+			if e.Kind != hearth.KindMessage || e.Client != client {
+				continue
 			}
-			c.mu.Lock()
-			for _, e := range evs {
-				if e.Kind != hearth.KindMessage || e.Client != client {
-					continue
-				}
-				c.n++
-				c.payloads[string(e.Payload)]++
-				// The bucket is full when the client's first message comes,
-				// which is after start; a message reaches the bus after its
-				// wait. So this bound holds however slow the machine is.
-				elapsed := time.Since(start).Seconds()
-				if limit := rate*elapsed + burst; float64(c.n) > limit && c.over == "" {
-					c.over = fmt.Sprintf("%d messages on the bus %.3f s after the start, want at most %.0f × %.3f + %.0f = %.1f",
-						c.n, elapsed, rate, elapsed, burst, limit)
-				}
+			c.n++
+			c.payloads[string(e.Payload)]++
+			// The bucket is full when the client's first message comes,
+			// which is after start; a message reaches the bus after its
+			// wait. So this bound holds however slow the machine is.
+			elapsed := time.Since(start).Seconds()
+			if limit := rate*elapsed + burst; float64(c.n) > limit && c.over == "" {
+				c.over = fmt.Sprintf("%d messages on the bus %.3f s after the start, want at most %.0f × %.3f + %.0f = %.1f",
+					c.n, elapsed, rate, elapsed, burst, limit)
 			}
-			c.mu.Unlock()
 		}
-	}()
-	var once sync.Once
-	c.stop = func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			sub.Close()
-		})
-	}
-	t.Cleanup(c.stop)
+	})
 	return c
 }
 

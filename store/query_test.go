@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"hearth"
@@ -155,21 +154,7 @@ func TestEventsQueryPlans(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("the query %+v walks an index table in seq order", q), func(t *testing.T) {
 			query, args := indexedQuery(q, 8, 5)
-			rows, err := st.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			p := strings.Join(plan, "; ")
+			p := queryPlan(t, st, query, args)
 			col, _ := indexedColumn(q)
 			want := "SEARCH i USING PRIMARY KEY (" + col + "=? AND seq<?); SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"
 			if p != want {
