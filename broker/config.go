@@ -52,9 +52,6 @@ type Config struct {
 	// sent before it is cut off. (How far behind it may fall is
 	// Limits.SendBuffer.)
 	WriteTimeout time.Duration
-	// MaxClients caps the open sockets; further connections are closed as
-	// soon as they are accepted.
-	MaxClients int
 	// MaxKeepalive caps the keepalive a client may ask for. An MQTT 5 client
 	// asking for more (or for none) is told this value in its CONNACK; an
 	// MQTT 3 client, which cannot be told, is refused ("identifier rejected"),
@@ -109,10 +106,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&c.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	if c.MaxClients == 0 {
-		c.MaxClients = c.Limits.Clients
-	}
-	setDefault(&c.MaxClients, DefaultMaxClients)
 	setDefault(&c.MaxKeepalive, DefaultMaxKeepalive)
 	setDefault(&c.MaximumClientWritesPending, DefaultMaximumClientWritesPending)
 	setDefault(&c.MaxInflight, DefaultMaxInflight)
@@ -141,7 +134,6 @@ func (c Config) validate() error {
 		"MaxPacketSize %d: want 64 to %d bytes", c.MaxPacketSize, maxRemainingLength+5)
 	check(c.ConnectTimeout > 0, "ConnectTimeout %v: want > 0", c.ConnectTimeout)
 	check(c.WriteTimeout > 0, "WriteTimeout %v: want > 0", c.WriteTimeout)
-	check(c.MaxClients > 0, "MaxClients %d: want > 0", c.MaxClients)
 	check(c.MaxKeepalive >= time.Second && c.MaxKeepalive <= math.MaxUint16*time.Second,
 		"MaxKeepalive %v: want 1s to %ds", c.MaxKeepalive, math.MaxUint16)
 	check(c.MaximumClientWritesPending > 0 && c.MaximumClientWritesPending <= math.MaxInt32,
@@ -165,7 +157,7 @@ func (c Config) keepaliveCap() uint16 { return uint16(c.MaxKeepalive / time.Seco
 // capabilities maps the limits onto mochi's.
 func (c Config) capabilities() *mqtt.Capabilities {
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumClients = int64(c.MaxClients)
+	caps.MaximumClients = int64(c.Limits.Clients)
 	caps.MaximumPacketSize = uint32(c.MaxPacketSize) // also enforced by the guard, before mochi reads
 	caps.MaximumClientWritesPending = int32(c.MaximumClientWritesPending)
 	caps.MaximumInflight = uint16(c.MaxInflight)

@@ -150,7 +150,7 @@ func TestGuard(t *testing.T) {
 	})
 
 	for name, cfg := range map[string]Config{
-		"sockets over the limit are closed at accept":          {MaxClients: 2, ConnectTimeout: time.Hour},
+		"sockets over the limit are closed at accept":          {Limits: Limits{Clients: 2}, ConnectTimeout: time.Hour},
 		"the config file's limits.clients sets the same limit": {Limits: Limits{Clients: 2}, ConnectTimeout: time.Hour},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -71,9 +71,9 @@ type Limits struct {
 	// behind is cut off as a slow consumer, so that it holds up no one else.
 	// A message into an empty buffer is always taken, whatever its size.
 	SendBuffer int `yaml:"send_buffer_per_client,omitempty"`
-	// Clients caps the connected clients (open sockets) of the whole broker:
-	// Config.MaxClients, settable from the config file. A house with more
-	// than the default 1,000 MQTT clients raises it.
+	// Clients caps the connected clients (open sockets) of the whole broker
+	// (DefaultMaxClients when 0); further connections are closed as soon as
+	// they are accepted. A house with more than 1,000 MQTT clients raises it.
 	Clients int `yaml:"clients,omitempty"`
 	// PublishRate is how many messages a second one client (by client id)
 	// may publish in the long run, and PublishBurst how many at once (0:
@@ -96,6 +96,7 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&l.MaxRetained, DefaultMaxRetained)
 	setDefault(&l.SendBuffer, DefaultSendBuffer)
+	setDefault(&l.Clients, DefaultMaxClients)
 	setDefault(&l.PublishBurst, DefaultPublishBurst)
 	return l
 }
@@ -132,7 +133,7 @@ func (l Limits) validate() []error {
 }
 
 // gate admits sockets for every listener of the broker: it caps the open
-// sockets (MaxClients) and the rate at which one address opens them.
+// sockets (Limits.Clients) and the rate at which one address opens them.
 type gate struct {
 	max        int
 	now        func() time.Time
@@ -142,13 +143,13 @@ type gate struct {
 
 	mu      sync.Mutex
 	open    int
-	full    bool                // refusing for MaxClients; logged once per episode
+	full    bool                // refusing for Limits.Clients; logged once per episode
 	buckets buckets[netip.Addr] // under mu
 }
 
 func newGate(cfg *Config, now func() time.Time, isLoopback func(netip.Addr) bool, log *slog.Logger, n *notes) *gate {
 	return &gate{
-		max:        cfg.MaxClients,
+		max:        cfg.Limits.Clients,
 		now:        now,
 		isLoopback: isLoopback,
 		log:        log,

@@ -147,7 +147,7 @@ func TestConnectionRate(t *testing.T) {
 func TestGate(t *testing.T) {
 	now := time.Unix(0, 0)
 	clock := func() time.Time { return now }
-	cfg := Config{MaxClients: 5, Limits: Limits{ConnectionRate: 1, ConnectionBurst: 2}}.withDefaults()
+	cfg := Config{Limits: Limits{Clients: 5, ConnectionRate: 1, ConnectionBurst: 2}}.withDefaults()
 	g := newGate(&cfg, clock, netip.Addr.IsLoopback, slog.New(slog.DiscardHandler), newNotes(clock))
 	addr := func(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
 

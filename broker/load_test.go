@@ -56,8 +56,8 @@ func TestLoad(t *testing.T) {
 	// send queue fills, and past its bound it is cut off), never hold up a
 	// publisher until its write gives up. The publish rate is the hub's
 	// default.
-	h := startLoadHub(t, Config{MaxClients: clients + 50, WriteTimeout: time.Minute,
-		Limits: Limits{PublishRate: DefaultPublishRate}})
+	h := startLoadHub(t, Config{WriteTimeout: time.Minute,
+		Limits: Limits{Clients: clients + 50, PublishRate: DefaultPublishRate}})
 	const sensorTopic, lightTopic = "home/load_sensor", "home/load_light/set"
 	relayCommands(t, h, sensorTopic, lightTopic)
 	sensor := pahoClient(t, h.addr, "load_sensor", nil)
