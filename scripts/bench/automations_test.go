@@ -40,7 +40,7 @@ func TestGeneratedAutomationsLoadInTheHub(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			h, err := startHub(ctx, bin, filepath.Join(dir, "data"), file, nil)
+			h, err := startHub(ctx, bin, filepath.Join(dir, "data"), file)
 			if !tt.starts {
 				if err == nil {
 					_ = h.stop(10 * time.Second)
@@ -122,15 +122,15 @@ func TestNodeREDFlowsAreWiredPerAutomation(t *testing.T) {
 
 func TestAHouseBeyondTheDefaultBoundRaisesItsHubsMaxDevices(t *testing.T) {
 	dir := t.TempDir()
-	if path, err := writeHubConfig(dir, 1000); err != nil || path != "" {
-		t.Fatalf("1,000 devices of each kind: config %q, %v; want none (the default holds)", path, err)
+	if args, err := writeHubConfig(dir, 1000); err != nil || args != nil {
+		t.Fatalf("1,000 devices of each kind: hub arguments %q, %v; want none (the default holds)", args, err)
 	}
-	path, err := writeHubConfig(dir, 4000)
-	if err != nil || path == "" {
-		t.Fatalf("4,000 devices of each kind: config %q, %v", path, err)
+	args, err := writeHubConfig(dir, 4000)
+	if err != nil || len(args) != 2 || args[0] != "--config" {
+		t.Fatalf("4,000 devices of each kind: hub arguments %q, %v", args, err)
 	}
-	out, err := exec.Command(hubBinary(t), "config", "--config", path).CombinedOutput()
+	out, err := exec.Command(hubBinary(t), append([]string{"config"}, args...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "max_devices: 12016") {
-		t.Fatalf("hub config --config %s: %v\n%s", path, err, out)
+		t.Fatalf("hub config %v: %v\n%s", args, err, out)
 	}
 }

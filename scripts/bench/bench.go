@@ -55,7 +55,8 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 	if err := writeAutomations(autoFile, o.Automations); err != nil {
 		return rep, err
 	}
-	if hubConfig, err = writeHubConfig(tmp, o.Devices); err != nil {
+	hubArgs, err := writeHubConfig(tmp, o.Devices)
+	if err != nil {
 		return rep, err
 	}
 	bin := o.HubBin
@@ -74,7 +75,7 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 
 	var errs []error
 	if o.Hub {
-		res, err := benchHub(ctx, o, bin, tmp, autoFile, say, logRun)
+		res, err := benchHub(ctx, o, bin, tmp, autoFile, hubArgs, say, logRun)
 		rep.Targets = append(rep.Targets, res)
 		errs = append(errs, err)
 	}
@@ -90,7 +91,7 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 		case peerNodeRED:
 			t, err = newNodeREDTarget(ctx, tmp, o.NodeREDPrefix, o.Automations)
 		case peerHubExternal:
-			t, err = newExternalTarget(ctx, bin, tmp, autoFile)
+			t, err = newExternalTarget(ctx, bin, tmp, autoFile, hubArgs...)
 		}
 		if errors.Is(err, errUnsupported) {
 			say("skipping %s: %v", p, err)
@@ -124,7 +125,7 @@ func benchmark(ctx context.Context, o options, args []string, stderr io.Writer) 
 
 // benchHub runs the load against the hub, fills its log when asked, stops
 // it, and times start-ups on that log.
-func benchHub(ctx context.Context, o options, bin, tmp, autoFile string, say func(string, ...any), logRun func(Run)) (TargetResult, error) {
+func benchHub(ctx context.Context, o options, bin, tmp, autoFile string, hubArgs []string, say func(string, ...any), logRun func(Run)) (TargetResult, error) {
 	res := TargetResult{Name: "hub"}
 	say("starting the hub with %d automations", o.Automations)
 	if o.HubData != "" {
@@ -133,7 +134,7 @@ func benchHub(ctx context.Context, o options, bin, tmp, autoFile string, say fun
 			return res, fmt.Errorf("hub: %w", err)
 		}
 	}
-	t, err := newHubTarget(ctx, bin, tmp, autoFile, o.Profile)
+	t, err := newHubTarget(ctx, bin, tmp, autoFile, o.Profile, hubArgs...)
 	if err != nil {
 		res.Error = err.Error()
 		return res, fmt.Errorf("hub: %w", err)
@@ -175,7 +176,7 @@ func benchHub(ctx context.Context, o options, bin, tmp, autoFile string, say fun
 	}
 	if res.Startup != nil && ctx.Err() == nil {
 		say("timing %d start-ups on the %d-event log", 2*o.StartupRepeat, res.Startup.LogEvents)
-		err = errors.Join(err, timeStartups(ctx, bin, t.data, autoFile, o.StartupRepeat, res.Startup))
+		err = errors.Join(err, timeStartups(ctx, bin, t.data, autoFile, o.StartupRepeat, res.Startup, hubArgs...))
 	}
 	if err != nil {
 		res.Error = err.Error()

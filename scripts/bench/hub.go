@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,25 +28,22 @@ func hubSupports(bin, flag string) bool {
 // sensor the benchmark measures the guard, not the hub's speed.
 const stormLine = "storm stopped"
 
-// hubConfig is a config file every hub of the run starts with, or "":
-// see writeHubConfig.
-var hubConfig string
-
 // writeHubConfig writes, into dir, the config a house of n devices of
-// each kind needs: the hub keeps devices.DefaultMaxDevices unless told
-// otherwise, and past it a sensor makes no device, so its automation
-// never runs. It returns "" when the default holds (an older hub binary,
-// -hub-bin, may not know the setting).
-func writeHubConfig(dir string, n int) (string, error) {
+// each kind needs, and returns the arguments that give it to every hub of
+// the run: the hub keeps devices.DefaultMaxDevices unless told otherwise,
+// and past it a sensor makes no device, so its automation never runs. It
+// returns none when the default holds (an older hub binary, -hub-bin, may
+// not know the setting).
+func writeHubConfig(dir string, n int) ([]string, error) {
 	need := 3*n + 16 // sensors, lights, lux sensors, and the hub's own
 	if need <= devices.DefaultMaxDevices {
-		return "", nil
+		return nil, nil
 	}
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf("max_devices: %d\n", need)), 0o600); err != nil {
-		return "", fmt.Errorf("hub config: %w", err)
+		return nil, fmt.Errorf("hub config: %w", err)
 	}
-	return path, nil
+	return []string{"--config", path}, nil
 }
 
 // hubProc is a running hub.
@@ -59,20 +57,15 @@ type hubProc struct {
 
 // startHub runs the hub binary on data with the given automations file
 // (none when empty), log level warn, both listeners on free ports of
-// 127.0.0.1, and waits until it prints where it listens.
-func startHub(ctx context.Context, bin, data, automations string, env []string, extra ...string) (*hubProc, error) {
+// 127.0.0.1, and the extra arguments, and waits until it prints where it
+// listens.
+func startHub(ctx context.Context, bin, data, automations string, extra ...string) (*hubProc, error) {
 	args := []string{"--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data", data, "--log-level", "warn"}
-	if hubConfig != "" {
-		args = append(args, "--config", hubConfig)
-	}
 	if automations != "" {
 		args = append(args, "--automations", automations)
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	// The hub's output goes to hub.log beside its data folder (kept with -keep).
 	logFile, err := os.OpenFile(data+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -157,10 +150,10 @@ type hubTarget struct {
 
 // newHubTarget starts the hub on a fresh data folder under dir. With a
 // profile folder, the hub serves pprof (--pprof) on a free port and the
-// profiles go to that folder.
-func newHubTarget(ctx context.Context, bin, dir, automations, profileDir string) (*hubTarget, error) {
+// profiles go to that folder. args are the run's (writeHubConfig).
+func newHubTarget(ctx context.Context, bin, dir, automations, profileDir string, args ...string) (*hubTarget, error) {
 	data := filepath.Join(dir, "hub-data")
-	var extra []string
+	extra := slices.Clone(args)
 	var prof *profiler
 	if profileDir != "" {
 		port, err := freePort()
@@ -173,7 +166,7 @@ func newHubTarget(ctx context.Context, bin, dir, automations, profileDir string)
 		prof = &profiler{addr: addrPort(port), dir: profileDir, http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 		extra = append(extra, "--pprof", prof.addr)
 	}
-	h, err := startHub(ctx, bin, data, automations, nil, extra...)
+	h, err := startHub(ctx, bin, data, automations, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -96,7 +97,7 @@ type externalTarget struct {
 // errUnsupported says a peer cannot run with this build of the hub.
 var errUnsupported = errors.New("not supported by this hub")
 
-func newExternalTarget(ctx context.Context, bin, dir, automations string) (*externalTarget, error) {
+func newExternalTarget(ctx context.Context, bin, dir, automations string, args ...string) (*externalTarget, error) {
 	if !hubSupports(bin, "broker") {
 		return nil, fmt.Errorf("hub --broker: %w (hub --help lists no --broker flag)", errUnsupported)
 	}
@@ -104,7 +105,7 @@ func newExternalTarget(ctx context.Context, bin, dir, automations string) (*exte
 	if err != nil {
 		return nil, err
 	}
-	h, err := startHub(ctx, bin, filepath.Join(dir, "hub-external-data"), automations, nil, "--broker", "mqtt://"+m.addr)
+	h, err := startHub(ctx, bin, filepath.Join(dir, "hub-external-data"), automations, append(slices.Clone(args), "--broker", "mqtt://"+m.addr)...)
 	if err != nil {
 		_ = m.stop(5 * time.Second)
 		return nil, err

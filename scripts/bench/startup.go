@@ -78,11 +78,11 @@ func fillLog(ctx context.Context, o options, t *hubTarget, l *load, events uint6
 // timeStartups starts the hub on data repeat times with the automations and
 // repeat times without, alternating, and records the time from exec to its
 // listening lines and its memory just after.
-func timeStartups(ctx context.Context, bin, data, automations string, repeat int, s *Startup) error {
+func timeStartups(ctx context.Context, bin, data, automations string, repeat int, s *Startup, args ...string) error {
 	var rss []float64
 	for i := 0; i < repeat; i++ {
 		for _, auto := range []string{automations, ""} {
-			h, err := startHub(ctx, bin, data, auto, nil)
+			h, err := startHub(ctx, bin, data, auto, args...)
 			if err != nil {
 				return fmt.Errorf("start-up %d: %w", i+1, err)
 			}
