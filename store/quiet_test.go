@@ -57,7 +57,7 @@ func TestAcknowledgedMessagesShareACommitWhenTheyComeFast(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			st := openStore(t)
 			// Long, so that the test does not depend on the machine's pace.
-			st.SetAckDelay(200 * time.Millisecond)
+			st.ackDelay = 200 * time.Millisecond
 			bus := hearth.NewBus(hearth.BusOptions{Durable: true, NextSeq: 1})
 			startRunOn(t, st, bus)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -73,8 +73,11 @@ func TestAcknowledgedMessagesShareACommitWhenTheyComeFast(t *testing.T) {
 					if err := bus.WaitDurable(ctx, ev.Seq); err != nil {
 						t.Fatal(err)
 					}
-				} else {
-					time.Sleep(10 * time.Millisecond) // while the batch before waits
+				} else if i == 1 {
+					// The next comes while this one's batch waits for more.
+					for st.held.Load() == 0 && ctx.Err() == nil {
+						time.Sleep(time.Millisecond)
+					}
 				}
 			}
 			if err := bus.WaitDurable(ctx, last); err != nil {

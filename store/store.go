@@ -99,10 +99,6 @@ func (s *Store) SetQuietDelay(d time.Duration) { s.quietDelay = d }
 // A house sending QoS 1 now and then never waits.
 const DefaultAckDelay = time.Millisecond
 
-// SetAckDelay changes DefaultAckDelay for this store; 0 commits every batch
-// somebody waits for at once. Call it before Run.
-func (s *Store) SetAckDelay(d time.Duration) { s.ackDelay = d }
-
 // Open opens (creating if needed) the database at path, with its folder made
 // 0700 and its file 0600, and brings its schema up to date.
 func Open(path string, log *slog.Logger) (*Store, error) {
