@@ -103,6 +103,7 @@ func (c BridgeConfig) rules() ([]*rule, error) {
 		bad := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("topics[%d] (%s): %s", i, t.Topic, fmt.Sprintf(format, args...)))
 		}
+		filterWhy := filterProblem(t.Topic, r.local, r.remote)
 		switch {
 		case t.Direction != Out && t.Direction != In && t.Direction != Both:
 			bad("direction %q: want out, in or both", t.Direction)
@@ -110,8 +111,8 @@ func (c BridgeConfig) rules() ([]*rule, error) {
 			bad("qos %d: want 0, 1 or 2", t.QoS)
 		case strings.ContainsAny(t.LocalPrefix+t.RemotePrefix, "+#\x00"):
 			bad("prefixes may not hold wildcards")
-		case filterProblem(t.Topic, r.local, r.remote) != "":
-			bad("not a valid topic filter: %s", filterProblem(t.Topic, r.local, r.remote))
+		case filterWhy != "":
+			bad("not a valid topic filter: %s", filterWhy)
 		case strings.HasPrefix(r.local, "$share/") || strings.HasPrefix(r.remote, "$share/"):
 			bad("a bridge does not take shared subscriptions")
 		default:
