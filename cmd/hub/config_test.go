@@ -71,17 +71,18 @@ location: {latitude: 52.37, longitude: 4.89}
 
 func TestBadConfigFilesNameTheLine(t *testing.T) {
 	cases := map[string]struct{ body, want string }{
-		"an unknown key":       {"mqtt: :1883\ncolour: red\n", `:2:1: unknown field "colour"`},
-		"a wrong type":         {"demo: maybe\n", `:1:7: demo: want true or false, got "maybe"`},
-		"a word for a number":  {"limits:\n  clients: many\n", `:2:12: limits.clients: want a whole number, got "many"`},
-		"a number for a list":  {"bridges:\n  - url: mqtt://x:1883\n    topics: 5\n", `:3:13: bridges[0].topics: want a list, got "5"`},
-		"keys for a word":      {"demo:\n  a: 1\n", `demo: want true or false, got keys and values`},
-		"a list for a word":    {"mqtt: [1, 2]\n", `:1:7: mqtt: want text, got a list`},
-		"a quoted key":         {"limits:\n  \"clients\": many\n", `limits.clients: want a whole number, got "many"`},
-		"a number for a key":   {"limits:\n  5: x\n", `:2:3: limits: 5 is not the name of a setting`},
-		"a second document":    {"mqtt: \":1883\"\n---\nhttp: \":9\"\n", `:3:5: a second document: the config file holds one`},
-		"a bad latitude":       {"location: {latitude: 123, longitude: 0}\n", "latitude"},
-		"a bad listen address": {"http: nowhere\n", "http"},
+		"an unknown key":          {"mqtt: :1883\ncolour: red\n", `:2:1: unknown field "colour"`},
+		"a wrong type":            {"demo: maybe\n", `:1:7: demo: want true or false, got "maybe"`},
+		"a word for a number":     {"limits:\n  clients: many\n", `:2:12: limits.clients: want a whole number, got "many"`},
+		"a number for a list":     {"bridges:\n  - url: mqtt://x:1883\n    topics: 5\n", `:3:13: bridges[0].topics: want a list, got "5"`},
+		"keys for a word":         {"demo:\n  a: 1\n", `demo: want true or false, got keys and values`},
+		"a list for a word":       {"mqtt: [1, 2]\n", `:1:7: mqtt: want text, got a list`},
+		"a quoted key":            {"limits:\n  \"clients\": many\n", `limits.clients: want a whole number, got "many"`},
+		"a number for a key":      {"limits:\n  5: x\n", `:2:3: limits: 5 is not the name of a setting`},
+		"a value under an anchor": {"limits: &l\n  clients: many\n", `:2:12: limits.clients: want a whole number, got "many"`},
+		"a second document":       {"mqtt: \":1883\"\n---\nhttp: \":9\"\n", `:3:5: a second document: the config file holds one`},
+		"a bad latitude":          {"location: {latitude: 123, longitude: 0}\n", "latitude"},
+		"a bad listen address":    {"http: nowhere\n", "http"},
 	}
 	for name, tc := range cases {
 		t.Run(name+" is refused", func(t *testing.T) {
@@ -95,6 +96,12 @@ func TestBadConfigFilesNameTheLine(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a merge key is a name like any other", func(t *testing.T) {
+		c, err := parseFlags([]string{"--config", writeFile(t, "hub.yaml", "limits:\n  <<: {clients: 5}\n  subscriptions_per_client: 3\n")}, &bytes.Buffer{})
+		if err != nil || c.Limits.Clients != 5 || c.Limits.MaxSubscriptions != 3 {
+			t.Fatalf("limits %+v, %v; want clients 5 from the merge key and 3 subscriptions", c.Limits, err)
+		}
+	})
 	t.Run("a missing file is refused", func(t *testing.T) {
 		var out, errs bytes.Buffer
 		if code := run([]string{"--config", "/nonexistent/hub.yaml"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), "nonexistent") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -70,49 +71,21 @@ func oddShape(data []byte) string {
 		}
 	}
 	var odd string
-	var walk func(n ast.Node, path string)
-	walk = func(n ast.Node, path string) {
-		if odd != "" || n == nil {
-			return
+	walkValues(f, func(path string, key *token.Token, _ ast.Node) bool {
+		if key == nil {
+			return true
 		}
-		switch n := n.(type) {
-		case *ast.MappingNode:
-			for _, v := range n.Values {
-				walk(v, path)
-			}
-		case *ast.MappingValueNode:
-			tk := n.Key.GetToken()
-			if tk == nil {
-				return
-			}
-			switch tk.Type {
-			case token.StringType, token.DoubleQuoteType, token.SingleQuoteType:
-			default:
-				where := "the top"
-				if path != "" {
-					where = path
-				}
-				odd = lineCol(tk, fmt.Sprintf("%s: %s is not the name of a setting (a name that looks like a number or true must be quoted: \"%s\")", where, tk.Value, tk.Value))
-				return
-			}
-			key := tk.Value
-			if path != "" {
-				key = path + "." + key
-			}
-			walk(n.Value, key)
-		case *ast.SequenceNode:
-			for i, v := range n.Values {
-				walk(v, fmt.Sprintf("%s[%d]", path, i))
-			}
-		case *ast.TagNode:
-			walk(n.Value, path)
-		case *ast.AnchorNode:
-			walk(n.Value, path)
+		switch key.Type {
+		case token.StringType, token.DoubleQuoteType, token.SingleQuoteType, token.MergeKeyType:
+			return true
 		}
-	}
-	for _, doc := range f.Docs {
-		walk(doc.Body, "")
-	}
+		where := strings.TrimSuffix(strings.TrimSuffix(path, key.Value), ".")
+		if where == "" {
+			where = "the top"
+		}
+		odd = lineCol(key, fmt.Sprintf("%s: %s is not the name of a setting (a name that looks like a number or true must be quoted: \"%s\")", where, key.Value, key.Value))
+		return false
+	})
 	return odd
 }
 
@@ -131,49 +104,60 @@ func keyAt(data []byte, p *token.Position) string {
 	if err != nil || p == nil {
 		return ""
 	}
-	var find func(n ast.Node, path string) string
-	find = func(n ast.Node, path string) string {
+	var found string
+	walkValues(f, func(path string, _ *token.Token, value ast.Node) bool {
+		if at(value, p) {
+			found = path
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// walkValues calls visit for every value in f, in order, with the path of
+// keys leading to it ("bridges[0].topics") and the token of its key (nil
+// for a list's item), looking through anchors and tags. It stops when
+// visit returns false.
+func walkValues(f *ast.File, visit func(path string, key *token.Token, value ast.Node) bool) {
+	var walk func(n ast.Node, path string) bool
+	walk = func(n ast.Node, path string) bool {
 		switch n := n.(type) {
 		case *ast.MappingNode:
 			for _, v := range n.Values {
-				if k := find(v, path); k != "" {
-					return k
+				if !walk(v, path) {
+					return false
 				}
 			}
-			return ""
 		case *ast.MappingValueNode:
-			key := n.Key.String()
-			if tk := n.Key.GetToken(); tk != nil {
-				key = tk.Value // without quotes or an anchor
+			tk := n.Key.GetToken()
+			if tk == nil {
+				return true
 			}
+			key := tk.Value // without quotes or an anchor
 			if path != "" {
 				key = path + "." + key
 			}
-			if at(n.Value, p) {
-				return key
-			}
-			return find(n.Value, key)
+			return visit(key, tk, n.Value) && walk(n.Value, key)
 		case *ast.SequenceNode:
 			for i, v := range n.Values {
 				item := fmt.Sprintf("%s[%d]", path, i)
-				if at(v, p) {
-					return item
-				}
-				if k := find(v, item); k != "" {
-					return k
+				if !visit(item, nil, v) || !walk(v, item) {
+					return false
 				}
 			}
 		case *ast.TagNode:
-			return find(n.Value, path)
+			return walk(n.Value, path)
+		case *ast.AnchorNode:
+			return walk(n.Value, path)
 		}
-		return ""
+		return true
 	}
 	for _, doc := range f.Docs {
-		if k := find(doc.Body, ""); k != "" {
-			return k
+		if !walk(doc.Body, "") {
+			return
 		}
 	}
-	return ""
 }
 
 // given says what a value is, as the error found it: a scalar as written,
@@ -188,8 +172,20 @@ func given(tk *token.Token) string {
 	return strconv.Quote(tk.Value)
 }
 
-// at reports whether node n starts at p.
+// at reports whether node n, an anchor's or a tag's value being the value,
+// starts at p.
 func at(n ast.Node, p *token.Position) bool {
+	for {
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			n = v.Value
+			continue
+		case *ast.TagNode:
+			n = v.Value
+			continue
+		}
+		break
+	}
 	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
 		return false
 	}
