@@ -90,7 +90,7 @@ var (
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descNextSeq, descDurable, descLogEvents, descLogBytes, descLag,
 		descClients, descMsgsIn, descMsgsOut, descHeld, descHeldNow, descHeldTime, descRuns, descAutomations, descLatency,
-		descLogFailing, descLogHeld, descNotLogged} {
+		descLogFailing, descLogHeld, descNotLogged, descRefused} {
 		ch <- d
 	}
 }

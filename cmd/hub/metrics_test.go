@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -92,6 +93,12 @@ func TestMetricsAreServedInThePrometheusTextFormat(t *testing.T) {
 		if !ok || v < c.min {
 			t.Errorf("%s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
 		}
+	}
+	// A pedantic registry checks that every metric collected was described.
+	pedantic := prometheus.NewPedanticRegistry()
+	pedantic.MustRegister(&hubCollector{a: app}, &retentionCollector{a: app})
+	if _, err := pedantic.Gather(); err != nil {
+		t.Errorf("the collectors break their contract: %v", err)
 	}
 }
 
