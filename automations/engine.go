@@ -29,6 +29,11 @@ type EventLog interface {
 	NewestOnTopics(ctx context.Context, kind hearth.Kind, topics []string) ([]hearth.Event, error)
 }
 
+// DeviceInfos describes devices; *devices.Registry is one.
+type DeviceInfos interface {
+	Info(id string) (hearth.DeviceInfo, bool)
+}
+
 // Options configure an Engine.
 type Options struct {
 	// Commander sends the commands of set, publish and scene actions.
@@ -37,6 +42,10 @@ type Options struct {
 	// that the engine folds state events itself, in log order. It also tells
 	// Load which devices exist (unknown ones are warnings).
 	Devices hearth.DeviceReader
+	// Infos say what devices have besides their state (Zigbee2MQTT's
+	// exposes): Load counts their attributes among those an expression may
+	// read without a typo warning. None when nil.
+	Infos DeviceInfos
 	// Clock arms delays and time triggers; the system clock when nil.
 	Clock Clock
 	// Logger receives the engine's logs; nothing is logged when nil.
@@ -90,6 +99,7 @@ type Engine struct {
 	notifier    Notifier
 	channels    []string
 	devices     hearth.DeviceReader
+	infos       DeviceInfos
 	clock       Clock
 	log         *slog.Logger
 	base        string
@@ -182,6 +192,7 @@ func New(o Options) *Engine {
 		notifier:    o.Notifier,
 		channels:    o.Channels,
 		devices:     o.Devices,
+		infos:       o.Infos,
 		clock:       o.Clock,
 		log:         o.Logger.With("component", "automations"),
 		base:        o.BaseTopic,

@@ -58,10 +58,11 @@ func (e *Engine) tryStart(rn *runner, tb *triggerBase, ev *evaluator, env *runEn
 		return
 	}
 	if failed, err := allHold(ev, env, a.conditions); failed != nil {
-		values := failed.explain(ev, env, ev.scratchValues())
+		into := ev.scratchValues()
+		values := failed.explain(ev, env, into)
 		if err != nil {
 			if values == nil {
-				values = ev.scratch
+				values = into
 			}
 			values["error"] = err.Error()
 		}

@@ -143,28 +143,22 @@ func TestLoadWarnsOfDevicesNotSeenYet(t *testing.T) {
 	}
 }
 
-// describedDevices are devices whose adapter describes attributes too, as
-// Zigbee2MQTT's exposes do (the registry's Info).
-type describedDevices struct {
-	devices
-	infos map[string]hearth.DeviceInfo
-}
+// infos describe devices' attributes, as Zigbee2MQTT's exposes do.
+type infos map[string]hearth.DeviceInfo
 
-func (d describedDevices) Info(id string) (hearth.DeviceInfo, bool) {
-	in, ok := d.infos[id]
+func (d infos) Info(id string) (hearth.DeviceInfo, bool) {
+	in, ok := d[id]
 	return in, ok
 }
 
 func TestLoadWarnsOfLikelyTyposOfAttributes(t *testing.T) {
 	l := liveStart(t, "", func(o *Options) {
-		o.Devices = describedDevices{
-			devices: devices{
-				"front_door": {ID: "front_door", State: map[string]any{"contact": true, "battery": 90.0}},
-				"hall_light": {ID: "hall_light", State: map[string]any{"state": "OFF"}}, // off: no brightness yet
-				"remote":     {ID: "remote", State: map[string]any{"battery": 90.0, "linkquality": 80.0}},
-			},
-			infos: map[string]hearth.DeviceInfo{"remote": {Capabilities: []hearth.Capability{{Attr: "action", Type: "enum"}}}},
+		o.Devices = devices{
+			"front_door": {ID: "front_door", State: map[string]any{"contact": true, "battery": 90.0}},
+			"hall_light": {ID: "hall_light", State: map[string]any{"state": "OFF"}}, // off: no brightness yet
+			"remote":     {ID: "remote", State: map[string]any{"battery": 90.0, "linkquality": 80.0}},
 		}
+		o.Infos = infos{"remote": {Capabilities: []hearth.Capability{{Attr: "action", Type: "enum"}}}}
 	})
 	l.state("hall_lux", `{"illuminance":3}`) // seen by the engine only
 	set, err := l.e.LoadBytes("a.yaml", []byte(`

@@ -31,7 +31,7 @@ type scope struct {
 	now               time.Time
 	haveNow           bool
 	attrs             map[string]any // a state event's new attributes (kept in states)
-	prev              map[string]any // a state event's previous attributes (fresh per event)
+	prev              map[string]any // a state event's previous attributes (may be the engine's stored map: never changed)
 	havePrev          bool
 	newVars           map[string]any // env of a device `when` over the new state
 	haveNew           bool
@@ -92,7 +92,8 @@ func (s *scope) time() time.Time {
 // changed reports whether a state event changed anything.
 func (s *scope) changed() bool { return !bytes.Equal(s.event.Payload, s.event.Prev) }
 
-// prevAttrs parses the previous state of a state event.
+// prevAttrs returns the previous state of a state event: the one fold
+// took from the engine's states, else parsed from the event.
 func (s *scope) prevAttrs() map[string]any {
 	if !s.havePrev {
 		s.havePrev = true

@@ -69,12 +69,10 @@ func (e *Engine) deviceAttrs(id string) []string {
 		if d, ok := e.devices.Device(id); ok {
 			st = d.State
 		}
-		if infos, ok := e.devices.(interface {
-			Info(id string) (hearth.DeviceInfo, bool)
-		}); ok {
-			if in, ok := infos.Info(id); ok {
-				caps = in.Capabilities
-			}
+	}
+	if e.infos != nil {
+		if in, ok := e.infos.Info(id); ok {
+			caps = in.Capabilities
 		}
 	}
 	if st == nil {

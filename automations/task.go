@@ -92,7 +92,7 @@ func (t *task) command(ctx context.Context, text string, withPayload bool, c hea
 	// One line per command at info: the house's story as it happens.
 	// Attrs rather than key-value pairs, which would box each value.
 	if e.log.Enabled(ctx, slog.LevelInfo) {
-		e.log.LogAttrs(context.Background(), slog.LevelInfo, "command sent", slog.String("run", r.id), slog.String("topic", c.Topic),
+		e.log.LogAttrs(ctx, slog.LevelInfo, "command sent", slog.String("run", r.id), slog.String("topic", c.Topic),
 			slog.String("payload", string(c.Payload)), slog.Uint64("seq", ev.Seq), slog.Uint64("cause", r.cause.Seq))
 	}
 	return nil

@@ -140,6 +140,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			Channels:  a.notify.Channels(),
 			Commander: commander,
 			Devices:   a.devices,
+			Infos:     a.devices,
 			Clock:     clock,
 			Logger:    log,
 			BaseTopic: cfg.BaseTopic,
