@@ -86,7 +86,7 @@ func alarmRef(attrs map[string]any) (string, error) {
 	if s, isStr := v.(string); isStr && len(s) <= maxAlarmRef {
 		return s, nil
 	}
-	return "", badCommand("the alarm's ref is a string of at most %d bytes", maxAlarmRef)
+	return "", badCommand("the alarm's ref is a string of at most %d bytes, got %.40s", maxAlarmRef, jsonText(v))
 }
 
 // checkAlarmCommand accepts {"action": <an action>, "code": "1234", "ref": "..."}.

@@ -62,7 +62,7 @@ func (n pageNames) DeviceName(id string) string {
 	defer cancel()
 	meta, err := n.a.store.DeviceMeta(ctx)
 	if err != nil {
-		n.a.log.Warn("read the names set on the page", "err", err)
+		n.a.log.Warn("the names set on the page could not be read: the alarm names the sensor by its own or its id", "device", id, "err", err)
 	}
 	in, _ := n.a.devices.Info(id)
 	return meta[id].Or(in).Name
