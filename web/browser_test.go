@@ -97,6 +97,17 @@ func TestBrowser(t *testing.T) {
 		tab.NoErrors()
 	})
 
+	t.Run("the page writes an id in words as the alarm does", func(t *testing.T) {
+		tab := b.NewTab(t, webtest.Desktop)
+		tab.Navigate(home)
+		// The same cases as devices' TestHumanizeWritesAnIdAsThePageDoes.
+		got := webtest.Eval[[]string](tab, `import('/js/format.js').then((m) =>
+			['hall_motion', 'front-door.1', 'étage_motion', '__'].map(m.humanize))`)
+		if want := []string{"Hall motion", "Front door 1", "Étage motion", "__"}; !slices.Equal(got, want) {
+			t.Errorf("humanize gives %q, want %q", got, want)
+		}
+	})
+
 	t.Run("a run that took less than a millisecond says so, not 0 ms", func(t *testing.T) {
 		tab := b.NewTab(t, webtest.Desktop)
 		tab.Navigate(home)

@@ -58,9 +58,14 @@ const PRIMARY = ['mode', 'presence', 'occupancy', 'contact', 'water_leak', 'smok
 // the home page.
 export const TECHNICAL = new Set(['linkquality', 'battery', 'voltage', 'update', 'last_seen', 'attempts']);
 
-/** humanize turns an id or attribute into words: hall_light → Hall light. */
+/**
+ * humanize turns an id or attribute into words: hall_light → Hall light;
+ * an id of separators alone stays as it is. The alarm names a sensor the
+ * same way (devices/alarm.go).
+ */
 export function humanize(id) {
   const words = String(id).replace(/[_\-.]+/g, ' ').trim();
+  if (!words) return String(id);
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
