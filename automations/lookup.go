@@ -61,22 +61,13 @@ func (e *runEnv) variable(name string, rest []any) (any, []any) {
 	case "states":
 		return e.States, rest
 	case "trigger":
-		if f, ok := firstMember(rest); ok {
-			return e.Trigger.member(f), rest[1:]
-		}
-		return e.Trigger, rest
+		return fieldOf(&e.Trigger, rest)
 	case "now":
 		return e.Now, rest
 	case "this":
-		if f, ok := firstMember(rest); ok {
-			return e.This.member(f), rest[1:]
-		}
-		return e.This, rest
+		return fieldOf(&e.This, rest)
 	case "repeat":
-		if f, ok := firstMember(rest); ok {
-			return e.Repeat.member(f), rest[1:]
-		}
-		return e.Repeat, rest
+		return fieldOf(&e.Repeat, rest)
 	}
 	return e.helpers.variable(name), rest
 }
@@ -93,22 +84,25 @@ func (e *mqttEnv) variable(name string, rest []any) (any, []any) {
 	case "now":
 		return e.Now, rest
 	case "this":
-		if f, ok := firstMember(rest); ok {
-			return e.This.member(f), rest[1:]
-		}
-		return e.This, rest
+		return fieldOf(&e.This, rest)
 	}
 	return e.helpers.variable(name), rest
 }
 
-// firstMember is the name of the first member of a path's rest, if it
-// has one: a struct has no members by index.
-func firstMember(rest []any) (string, bool) {
-	if len(rest) == 0 {
-		return "", false
+// fieldOf is the variable v with the first member of rest taken from its
+// fields directly when rest names one (so the struct is not copied into an
+// interface); it returns the members left to fetch. A struct has no
+// members by index.
+func fieldOf[T any, P interface {
+	*T
+	member(name string) any
+}](v P, rest []any) (any, []any) {
+	if len(rest) > 0 {
+		if f, ok := rest[0].(string); ok {
+			return v.member(f), rest[1:]
+		}
 	}
-	s, ok := rest[0].(string)
-	return s, ok
+	return *v, rest
 }
 
 // variable is a helper named as a variable (not called); nil for any other name.

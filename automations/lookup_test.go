@@ -175,3 +175,38 @@ func sameRead(a, b any) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// member must know every field an expression can name, or a near miss
+// would show nil for a field added later.
+func TestMemberKnowsEveryFieldExpressionsName(t *testing.T) {
+	for _, v := range []interface{ member(string) any }{&triggerVars{}, &thisVars{}, &repeatVars{}} {
+		rv := reflect.ValueOf(v).Elem()
+		for i := range rv.NumField() {
+			f := rv.Type().Field(i)
+			name := f.Tag.Get("expr")
+			if name == "" {
+				continue
+			}
+			// A value of the field's type that is not its zero value.
+			var set reflect.Value
+			switch f.Type.Kind() {
+			case reflect.String:
+				set = reflect.ValueOf("x" + name)
+			case reflect.Int:
+				set = reflect.ValueOf(i + 7)
+			case reflect.Bool:
+				set = reflect.ValueOf(true)
+			case reflect.Map:
+				set = reflect.ValueOf(map[string]any{name: 1.0})
+			case reflect.Interface:
+				set = reflect.ValueOf(name + "!")
+			default:
+				t.Fatalf("%s.%s: no test value for a %s", rv.Type(), f.Name, f.Type)
+			}
+			rv.Field(i).Set(set)
+			if got := v.member(name); !reflect.DeepEqual(got, rv.Field(i).Interface()) {
+				t.Errorf("%s.member(%q) = %v, want the field %s, %v", rv.Type(), name, got, f.Name, rv.Field(i).Interface())
+			}
+		}
+	}
+}
