@@ -436,7 +436,7 @@ func (s *Server) announceSetup(addr net.Addr) {
 		host = "THIS-HUB"
 	}
 	url := "http://" + net.JoinHostPort(host, itoa(tcp.Port)) + "/setup"
-	s.log.Warn("nobody can log in to the page yet: open " + url + " and enter code " + s.newSetupCode() +
+	s.log.Warn("the page has no users yet: it opens on this machine alone; from another, open " + url + " and enter code " + s.newSetupCode() +
 		" (valid one hour, once), or run `hub user add NAME --web` on this machine")
 }
 
