@@ -129,6 +129,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		if clock == nil {
 			clock = automations.RealClock()
 		}
+		// The engine hears everything from here on, before the hub's own
+		// devices start: an alarm whose entry delay ran out while the hub
+		// was down goes off as it starts, and its automations must see it.
+		// What comes before Consume waits in the subscription.
+		engineSub := a.bus.Subscribe("automations", hearth.MustNotMiss)
 		if a.own, err = a.startOwnDevices(runCtx, cfg.House, cfg.Alarm, cfg.Demo, mqtt, alarmClock{clock}); err != nil {
 			return a, err
 		}
@@ -153,7 +158,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		if err = a.loadAutomations(cfg); err != nil {
 			return a, err
 		}
-		engineSub := a.bus.Subscribe("automations", hearth.MustNotMiss)
 		a.goRun("automations", func() error { return a.engine.Consume(runCtx, engineSub) })
 		if cfg.Automations != "" {
 			watchCtx, stopWatch := context.WithCancel(runCtx)
