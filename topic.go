@@ -70,8 +70,21 @@ func TopicProblem(t string) string {
 	if strings.ContainsAny(t, "+#") {
 		return "has a wildcard (+ or #); one can only publish to a plain topic"
 	}
+	// MQTT reserves $SYS for the broker's own figures; the broker refuses
+	// a publish there from anyone else, in any case of the letters.
+	if len(t) >= len(sysPrefix) && strings.EqualFold(t[:len(sysPrefix)], sysPrefix) {
+		return "is under $SYS, where only the broker publishes"
+	}
+	if first, _, _ := strings.Cut(t, "/"); strings.EqualFold(first, sharePrefix) {
+		return "is under $share, which names shared subscriptions, not topics"
+	}
 	return ""
 }
+
+const (
+	sysPrefix   = "$SYS"
+	sharePrefix = "$share"
+)
 
 // textProblem checks what filters and topics share: MQTT's UTF-8 string.
 func textProblem(t string) string {

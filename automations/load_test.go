@@ -228,12 +228,13 @@ func TestLoadReportsWhereEachProblemIs(t *testing.T) {
 		},
 		{
 			name: "a bad topic filter says what is wrong with it",
-			yaml: "- id: t\n  triggers:\n    - mqtt: home/#/button\n    - mqtt: home/a+/button\n    - mqtt: \"\"\n  actions:\n    - publish: home/+/set\n      payload: x\n",
+			yaml: "- id: t\n  triggers:\n    - mqtt: home/#/button\n    - mqtt: home/a+/button\n    - mqtt: \"\"\n  actions:\n    - publish: home/+/set\n      payload: x\n    - publish: $SYS/hearth/note\n      payload: x\n",
 			want: []problem{
 				{3, 13, "t", `topic filter "home/#/button" has # before its last level`},
 				{4, 13, "t", `topic filter "home/a+/button" has + inside a level`},
 				{5, 13, "t", `topic filter "" is empty`},
 				{7, 16, "t", `topic "home/+/set" has a wildcard`},
+				{9, 16, "t", `topic "$SYS/hearth/note" is under $SYS`},
 			},
 		},
 		{

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-
 	"hearth"
 )
 
@@ -43,13 +41,14 @@ func (b *Broker) Command(ctx context.Context, c hearth.Command) (hearth.Event, e
 }
 
 // checkCommand refuses a command that cannot be sent: a cancelled context,
-// a topic that is empty, has wildcards or is under $SYS, a QoS above 2.
+// a topic hearth.TopicProblem refuses (the rule automations are loaded
+// by), a QoS above 2.
 func checkCommand(ctx context.Context, c hearth.Command) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("command to %q: %w", c.Topic, err)
 	}
-	if c.Topic == "" || !mqtt.IsValidFilter(c.Topic, true) {
-		return fmt.Errorf("command: invalid topic %q", c.Topic)
+	if why := hearth.TopicProblem(c.Topic); why != "" {
+		return fmt.Errorf("command: topic %q %s", c.Topic, why)
 	}
 	if c.QoS > 2 {
 		return fmt.Errorf("command to %q: QoS %d", c.Topic, c.QoS)

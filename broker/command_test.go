@@ -90,6 +90,8 @@ func TestCommandRefusals(t *testing.T) {
 	}{
 		{"a wildcard topic is refused", context.Background(), hearth.Command{Topic: "home/+/set"}},
 		{"an empty topic is refused", context.Background(), hearth.Command{}},
+		{"a topic under $SYS is refused", context.Background(), hearth.Command{Topic: "$SYS/broker/uptime"}},
+		{"a topic under $share is refused", context.Background(), hearth.Command{Topic: "$share/g"}},
 		{"QoS 3 is refused", context.Background(), hearth.Command{Topic: "home/x/set", QoS: 3}},
 		{"a cancelled context is refused", cancelled, hearth.Command{Topic: "home/x/set"}},
 	} {

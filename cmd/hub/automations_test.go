@@ -185,7 +185,7 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 		if code := run([]string{"automations", "test", changed, "--data", cfg.DataDir}, &out, &stderr); code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr.String())
 		}
-		if !strings.Contains(out.String(), "hall_light_on_motion#") || !strings.Contains(out.String(), "2 commands") {
+		if !strings.Contains(out.String(), "hall_light_on_motion#") || !strings.Contains(out.String(), "2 commands from 1 automation.") {
 			t.Fatalf("output:\n%s", out.String())
 		}
 	})

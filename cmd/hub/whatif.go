@@ -109,7 +109,7 @@ func printWhatIf(w io.Writer, file string, res *automations.WhatIfResult) {
 	for _, c := range res.Commands {
 		runs[c.Automation]++
 	}
-	fmt.Fprintf(w, "%d commands from %d automations.\n", len(res.Commands), len(runs))
+	fmt.Fprintf(w, "%s from %s.\n", counted(len(res.Commands), "command"), counted(len(runs), "automation"))
 	ids := make([]string, 0, len(res.NearMisses))
 	for id := range res.NearMisses {
 		ids = append(ids, id)
@@ -120,4 +120,12 @@ func printWhatIf(w io.Writer, file string, res *automations.WhatIfResult) {
 			fmt.Fprintf(w, "  near miss: %s at %s: %s %s (×%d)\n", id, m.Time.Format("01-02 15:04:05"), m.Reason, m.Text, max(m.Repeats, 1))
 		}
 	}
+}
+
+// counted says n of a noun: "1 command", "4 commands".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
