@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
+	"strings"
 	"time"
 
 	"hearth"
@@ -175,12 +177,75 @@ func readJSONMax(w http.ResponseWriter, r *http.Request, v any, limit int64) err
 		if errors.Is(err, io.EOF) {
 			return errors.New("the body is empty: want a JSON object")
 		}
-		return fmt.Errorf("the body is not valid: %w", err)
+		return fmt.Errorf("the body is not valid: %s", jsonProblem(err))
 	}
 	if dec.More() {
 		return errors.New("the body has data after its JSON value")
 	}
 	return nil
+}
+
+// jsonProblem says what encoding/json found wrong with a body in the
+// words of the JSON the client sent, not of the Go type it was decoded
+// into: "name: want a string, got a number" rather than "cannot unmarshal
+// number into Go struct field DeviceMeta.name of type string".
+func jsonProblem(err error) string {
+	var (
+		typ *json.UnmarshalTypeError
+		syn *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &typ):
+		where := "the body"
+		if typ.Field != "" {
+			where = typ.Field
+		}
+		return fmt.Sprintf("%s: want %s, got %s", where, jsonKindOf(typ.Type), withArticle(typ.Value))
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON ends too soon"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKindOf names the JSON that decodes into t.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKindOf(t.Elem())
+	}
+	return "another kind of value"
+}
+
+// withArticle puts "a" or "an" before the kind of JSON value encoding/json
+// names ("number", "array", "object"...).
+func withArticle(kind string) string {
+	switch kind {
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	case "bool":
+		return "true or false"
+	}
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 func jsonContentType(ct string) bool {
