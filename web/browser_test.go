@@ -108,6 +108,18 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("a light sensor reporting illuminance_lux too shows the level once", func(t *testing.T) {
+		tab := b.NewTab(t, webtest.Desktop)
+		tab.Navigate(home)
+		s.publish(t, "home/hall_lux", `{"illuminance":40,"illuminance_lux":40}`)
+		card := `document.querySelector('[data-device="hall_lux"]')`
+		tab.WaitJS(card + `?.querySelector('.big .value')?.textContent === '40'`)
+		facts := webtest.Eval[[]string](tab, `[...`+card+`.querySelectorAll('.facts li')].map(li => li.textContent)`)
+		if slices.ContainsFunc(facts, func(f string) bool { return strings.Contains(f, "40") }) {
+			t.Errorf("the card says the light level again among its facts: %q", facts)
+		}
+	})
+
 	t.Run("a run that took less than a millisecond says so, not 0 ms", func(t *testing.T) {
 		tab := b.NewTab(t, webtest.Desktop)
 		tab.Navigate(home)

@@ -32,7 +32,7 @@ export const isAlarm = (d) => d.kind === 'alarm_control_panel' || (d.id === 'ala
 export const choice = (d) => (d.kind === 'select' && d.choices && Object.keys(d.choices)[0]) || null;
 
 const UNITS = {
-  temperature: '°C', humidity: '%', illuminance: 'lx', battery: '%', power: 'W', energy: 'kWh',
+  temperature: '°C', humidity: '%', illuminance: 'lx', illuminance_lux: 'lx', battery: '%', power: 'W', energy: 'kWh',
   voltage: 'V', pressure: 'hPa', co2: 'ppm', linkquality: 'LQI',
 };
 
@@ -57,6 +57,14 @@ const PRIMARY = ['mode', 'presence', 'occupancy', 'contact', 'water_leak', 'smok
 // Attributes about the radio, not the room: shown small, never charted on
 // the home page.
 export const TECHNICAL = new Set(['linkquality', 'battery', 'voltage', 'update', 'last_seen', 'attempts']);
+
+// Attributes that say again what another says: many Zigbee2MQTT light
+// sensors report illuminance_lux beside illuminance. A card showing the
+// one leaves the other out.
+const SAME = {illuminance_lux: 'illuminance'};
+
+/** repeats reports whether attr says again what shown, already on the card, says. */
+export const repeats = (attr, shown) => SAME[attr] === shown;
 
 /**
  * humanize turns an id or attribute into words: hall_light → Hall light;

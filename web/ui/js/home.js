@@ -3,7 +3,7 @@
 
 import {api, enc} from './api.js';
 import {h, icon, timeEl, refreshTimes} from './dom.js';
-import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, show, TECHNICAL} from './format.js';
+import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, repeats, show, TECHNICAL} from './format.js';
 import {choiceControls, lightControls} from './controls.js';
 import {alarmControls, words} from './alarm.js';
 import {sparkline} from './chart.js';
@@ -145,7 +145,7 @@ function card(d, live) {
       }
     }
     if (facts) {
-      const rest = Object.keys(st).filter((k) => k !== attr).sort((a, b) => TECHNICAL.has(a) - TECHNICAL.has(b) || a.localeCompare(b));
+      const rest = Object.keys(st).filter((k) => k !== attr && !repeats(k, attr)).sort((a, b) => TECHNICAL.has(a) - TECHNICAL.has(b) || a.localeCompare(b));
       facts.replaceChildren(...rest.slice(0, 4).map((k) => {
         const [text, u] = show(k, st[k]);
         return h('li', {class: TECHNICAL.has(k) ? 'tech' : ''}, h('span', {class: 'fact-label'}, label(k)), ' ', h('span', {class: 'fact-value'}, withUnit(text, u)));
