@@ -63,8 +63,12 @@ func (s *Server) routes() http.Handler {
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.opts.Metrics)
 	}
+	// probe knows the API's paths alone, to tell a wrong method (405) from
+	// a path that is no endpoint (404).
+	probe := http.NewServeMux()
 	for _, rt := range s.apiRoutes() {
 		mux.HandleFunc(rt.pattern, rt.handler)
+		probe.HandleFunc(rt.pattern, http.NotFound)
 	}
 	mux.HandleFunc("GET /setup", func(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
@@ -72,10 +76,28 @@ func (s *Server) routes() http.Handler {
 		s.assets.ServeHTTP(w, r2)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(probe, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: this endpoint takes %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/", s.assets)
 	return securityHeaders(s.guard(mux))
+}
+
+// allowedMethods lists the methods probe has an endpoint for at r's path.
+func allowedMethods(probe *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := probe.Handler(r2); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // securityHeaders sets the headers every answer carries. The policy allows

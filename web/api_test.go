@@ -274,6 +274,30 @@ func TestUnknownEndpointIsJSON404(t *testing.T) {
 	}
 }
 
+func TestAWrongMethodIsA405SayingWhichTheEndpointTakes(t *testing.T) {
+	s := newStack(t, stackOptions{noStore: true})
+	for _, tc := range []struct{ method, path, allow, says string }{
+		{"DELETE", "/api/devices/hall_light", "GET, PUT", "DELETE /api/devices/hall_light: this endpoint takes GET or PUT"},
+		{"GET", "/api/devices/hall_light/set", "POST", "takes POST"},
+		{"PUT", "/api/tokens/abc", "DELETE", "takes DELETE"},
+	} {
+		req, err := http.NewRequest(tc.method, s.http.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e errorBody
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 405 || resp.Header.Get("Allow") != tc.allow || !strings.Contains(e.Error, tc.says) {
+			t.Errorf("%s %s: %d Allow %q %+v (%v), want 405 Allow %q saying %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), e, err, tc.allow, tc.says)
+		}
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	s.publish(t, "home/x", `{"a":1}`)
