@@ -217,6 +217,22 @@ type meta struct {
 	ctl     controller        // nil: commanded the native way
 }
 
+// keptLocked reports whether adapter name may fold what it reads into
+// device id: no other adapter keeps it. When another does (the first to
+// bind it, a hand mapping, the hub's own devices), the clash is noted on the
+// device once and the message stays in the log as a message alone: a
+// client publishing zigbee2mqtt/alarm does not change the alarm's state.
+// Native devices claim nothing, so an adapter reporting a native id takes
+// it over.
+func (r *Registry) keptLocked(id, name string) bool {
+	m := r.meta[id]
+	if m == nil || m.adapter == name {
+		return true
+	}
+	r.bindLocked(id, name, nil) // notes the clash
+	return false
+}
+
 // bindLocked makes sure device id is read by adapter name, creating its
 // meta with the controller ctl makes when it has none. The first adapter
 // to bind a device keeps it; another one reading the same id is noted as a
@@ -365,8 +381,12 @@ func (r *Registry) applyRoutesLocked(e *hearth.Event, rs []route, emit func(hear
 		u := &r.upd
 		u.attrs.reset()
 		u.avail = hearth.AvailabilityUnknown
+		owner := rs[i].owner()
 		for ; i < len(rs) && rs[i].device() == id; i++ {
 			rs[i].read(r, e, u)
+		}
+		if !r.keptLocked(id, owner) {
+			continue
 		}
 		if len(u.attrs.ms) > 0 {
 			r.foldLocked(e, id, u.attrs.ms, emit)

@@ -143,6 +143,61 @@ func TestOneIDTwoAdapters(t *testing.T) {
 	if got := rows(g.commands("lamp", `{"state":"ON"}`)); got[0].Topic != "zigbee2mqtt/lamp/set" {
 		t.Errorf("the first adapter does not keep the commands: %+v", got)
 	}
+	if st := g.state("lamp"); st["state"] != "ON" {
+		t.Errorf("Tasmota's messages changed the Zigbee2MQTT lamp: %v", st)
+	}
+}
+
+// TestAnAdapterThatDoesNotKeepADeviceLeavesItsStateAlone sends, for a
+// device one adapter keeps, what another adapter (or the native
+// convention) would read as its state: it stays in the log as a message
+// and changes nothing. A client publishing zigbee2mqtt/house must not
+// change the house mode, nor native home/<id> a Zigbee2MQTT device or a
+// hand-mapped one.
+func TestAnAdapterThatDoesNotKeepADeviceLeavesItsStateAlone(t *testing.T) {
+	f, err := ParseFile("devices.yaml", []byte("- id: garage_door\n  state:\n    - topic: garage/door/status\n      attr: contact\n      map: {OPEN: false, CLOSED: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newRigWith(t, Options{BaseTopic: "home", Adapters: Adapters(), File: f})
+	g.r.addHub("house", adapterHub, &hubDevice{kind: hubHouse}, hearth.DeviceInfo{})
+	g.send(hearth.KindCommand, "home/house", []byte(`{"mode":"home"}`)) // the hub's own publish of its state
+	g.msgs("garage/door/status", "CLOSED")
+	g.msgs("zigbee2mqtt/lamp", `{"state":"ON"}`)
+	g.msgs("tele/plug/STATE", `{"POWER":"ON"}`)
+
+	for _, tc := range []struct {
+		name, topic, payload, device, attr string
+		want                               any
+	}{
+		{"Zigbee2MQTT on the house", "zigbee2mqtt/house", `{"mode":"away"}`, "house", "mode", "home"},
+		{"Tasmota on the house", "tele/house/STATE", `{"POWER":"OFF"}`, "house", "state", nil},
+		{"native on a Zigbee2MQTT lamp", "home/lamp", `{"state":"OFF"}`, "lamp", "state", "ON"},
+		{"native availability on a Zigbee2MQTT lamp", "home/lamp/availability", `offline`, "lamp", "", nil},
+		{"Zigbee2MQTT on a Tasmota plug", "zigbee2mqtt/plug", `{"state":"OFF"}`, "plug", "state", "ON"},
+		{"Tasmota on a Zigbee2MQTT lamp", "stat/lamp/POWER", `OFF`, "lamp", "state", "ON"},
+		{"native on a hand-mapped door", "home/garage_door", `{"contact":false}`, "garage_door", "contact", true},
+		{"Zigbee2MQTT on a hand-mapped door", "zigbee2mqtt/garage_door", `{"contact":false}`, "garage_door", "contact", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out := g.msgs(tc.topic, tc.payload); len(out) != 0 {
+				t.Errorf("emitted %+v", out)
+			}
+			d, _ := g.r.Device(tc.device)
+			if tc.attr == "" {
+				if d.Availability != hearth.AvailabilityUnknown {
+					t.Errorf("availability %v", d.Availability)
+				}
+				return
+			}
+			if got := d.State[tc.attr]; got != tc.want {
+				t.Errorf("%s = %v, want %v", tc.attr, got, tc.want)
+			}
+			if in := g.info(tc.device); len(in.Warnings) == 0 {
+				t.Errorf("no warning of the clash on %s: %+v", tc.device, in)
+			}
+		})
+	}
 }
 
 func TestConfigReplay(t *testing.T) {

@@ -137,7 +137,7 @@ func (h *homeAssistant) remove(r *Registry, e *hearth.Event, ent *haEntity, clea
 				u.set(a, nil)
 			}
 		}
-		if _, known := r.devices[ent.device]; known && len(u.ms) > 0 {
+		if _, known := r.devices[ent.device]; known && len(u.ms) > 0 && r.keptLocked(ent.device, adapterHomeAssistant) {
 			r.foldLocked(e, ent.device, u.ms, emit)
 		}
 	}

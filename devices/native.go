@@ -29,7 +29,7 @@ func (n *native) apply(r *Registry, e *hearth.Event, _, rest string, emit func(h
 		r.redactLocked(e, alarmSecret)
 		return true
 	}
-	if e.Kind != hearth.KindMessage {
+	if e.Kind != hearth.KindMessage || !r.keptLocked(id, adapterNative) {
 		return true // a command is what someone asked for, not what the device is
 	}
 	switch kind {

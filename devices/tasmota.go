@@ -44,7 +44,9 @@ func (t *tasmota) apply(r *Registry, e *hearth.Event, base, rest string, emit fu
 	}
 	switch {
 	case base == "tele" && cmd == "LWT":
-		t.bind(r, id, topic)
+		if _, ok := t.bind(r, id, topic); !ok {
+			return true
+		}
 		switch strings.ToLower(strings.TrimSpace(string(e.Payload))) {
 		case "online":
 			r.foldAvailabilityLocked(e, id, hearth.Online, emit)
@@ -56,7 +58,10 @@ func (t *tasmota) apply(r *Registry, e *hearth.Event, base, rest string, emit fu
 		if !ok {
 			return true
 		}
-		d := t.bind(r, id, topic)
+		d, ok := t.bind(r, id, topic)
+		if !ok {
+			return true
+		}
 		u := &r.upd.attrs
 		u.reset()
 		units := tasmotaSensor(obj, u)
@@ -73,7 +78,10 @@ func (t *tasmota) apply(r *Registry, e *hearth.Event, base, rest string, emit fu
 		if len(u.ms) == 0 {
 			return true // the result of another command ({"Command":"Unknown"})
 		}
-		d := t.bind(r, id, topic)
+		d, ok := t.bind(r, id, topic)
+		if !ok {
+			return true
+		}
 		d.learn(r, id, u, nil)
 		r.foldLocked(e, id, u.ms, emit)
 	case base == "stat" && strings.HasPrefix(cmd, "POWER"):
@@ -82,7 +90,10 @@ func (t *tasmota) apply(r *Registry, e *hearth.Event, base, rest string, emit fu
 		if !ok || s != "ON" && s != "OFF" {
 			return true
 		}
-		d := t.bind(r, id, topic)
+		d, ok := t.bind(r, id, topic)
+		if !ok {
+			return true
+		}
 		u := &r.upd.attrs
 		u.reset()
 		u.set(attr, s)
@@ -96,7 +107,10 @@ func (t *tasmota) apply(r *Registry, e *hearth.Event, base, rest string, emit fu
 		if inner, ok := obj["Info1"].(map[string]any); ok { // Tasmota 12 and later nest it
 			obj = inner
 		}
-		d := t.bind(r, id, topic)
+		d, ok := t.bind(r, id, topic)
+		if !ok {
+			return true
+		}
 		module, _ := obj["Module"].(string)
 		version, _ := obj["Version"].(string)
 		d.describe(r, id, module, version)
@@ -115,17 +129,15 @@ func (r *Registry) tasmotaObject(payload []byte) (map[string]any, bool) {
 }
 
 // bind makes sure the device is commanded through Tasmota and returns its
-// controller.
-func (t *tasmota) bind(r *Registry, id, topic string) *tasmotaDevice {
+// controller, or false when another adapter keeps the device: then
+// nothing of the message goes into it.
+func (t *tasmota) bind(r *Registry, id, topic string) (*tasmotaDevice, bool) {
 	m := r.meta[id]
 	if m == nil || m.adapter != adapterTasmota {
 		m = r.bindLocked(id, adapterTasmota, func() controller { return &tasmotaDevice{topic: strings.Clone(topic)} })
 	}
 	d, ok := m.ctl.(*tasmotaDevice)
-	if !ok { // another adapter keeps the device: learn nothing into it
-		return &tasmotaDevice{topic: topic}
-	}
-	return d
+	return d, ok && r.keptLocked(id, adapterTasmota)
 }
 
 // powerAttr names the attribute of POWER ("state") and POWER<n> ("state_<n>").

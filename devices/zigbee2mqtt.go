@@ -54,12 +54,16 @@ func (z *zigbee2mqtt) apply(r *Registry, e *hearth.Event, _, rest string, emit f
 		return true
 	}
 	switch sub {
-	case "":
+	case "", subAvailability:
 		z.bind(r, id, name)
-		r.foldPayloadLocked(e, id, emit)
-	case subAvailability:
-		z.bind(r, id, name)
-		r.foldAvailabilityPayloadLocked(e, id, emit)
+		if !r.keptLocked(id, adapterZigbee2MQTT) {
+			return true
+		}
+		if sub == "" {
+			r.foldPayloadLocked(e, id, emit)
+		} else {
+			r.foldAvailabilityPayloadLocked(e, id, emit)
+		}
 	}
 	return true
 }
