@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -114,6 +115,35 @@ func (c hubCommand) check(caps []hearth.Capability) error {
 		}
 	}
 	return nil
+}
+
+// onOffWords returns the command with true and false given for a binary
+// attribute whose values are "ON" and "OFF" (which check lets pass) in
+// those words: Zigbee2MQTT refuses a boolean state. The command is the same
+// bytes when there is nothing to change.
+func (c hubCommand) onOffWords(caps []hearth.Capability) ([]byte, error) {
+	var words map[string]any
+	for _, cp := range caps {
+		b, isBool := c.attrs[cp.Attr].(bool)
+		if !isBool || cp.Type != "binary" || !isOnOff(cp.On) || !isOnOff(cp.Off) {
+			continue
+		}
+		if words == nil {
+			words = maps.Clone(c.attrs)
+		}
+		words[cp.Attr] = cp.Off
+		if b {
+			words[cp.Attr] = cp.On
+		}
+	}
+	if words == nil {
+		return c.raw, nil
+	}
+	out, err := json.Marshal(words)
+	if err != nil {
+		return nil, fmt.Errorf("command: %w", err)
+	}
+	return out, nil
 }
 
 // checkValue says why v cannot be sent for the attribute cp describes.

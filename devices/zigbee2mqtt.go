@@ -290,5 +290,9 @@ func (d *z2mDevice) command(id string, c hubCommand, _ map[string]any) ([]hearth
 	if err := c.check(d.caps); err != nil {
 		return nil, err
 	}
-	return []hearth.Command{{Device: id, Topic: d.topic, Payload: c.raw}}, nil
+	payload, err := c.onOffWords(d.caps)
+	if err != nil {
+		return nil, err
+	}
+	return []hearth.Command{{Device: id, Topic: d.topic, Payload: payload}}, nil
 }
