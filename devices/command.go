@@ -228,12 +228,14 @@ func number(attr string, v any) (float64, error) {
 	return 0, badCommand("%s must be a number, got %s", attr, jsonText(v))
 }
 
-// scale maps v from [0, from] onto [0, to], rounded and clamped.
+// scale maps a level v from [0, from] onto [0, to], rounded and clamped. A
+// level above zero stays above zero: brightness 1 of 254 is Dimmer 1 of
+// 100, not 0, which would turn the light off.
 func scale(v, from, to float64) float64 {
-	if from <= 0 {
+	if from <= 0 || v <= 0 {
 		return 0
 	}
-	return math.Round(min(max(v, 0), from) * to / from)
+	return max(math.Round(min(v, from)*to/from), 1)
 }
 
 // valueText writes a value as plain text: a string as it is, a number in

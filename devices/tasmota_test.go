@@ -165,6 +165,8 @@ func TestTasmotaCommands(t *testing.T) {
 		{name: "brightness and state: the dimmer first, so that OFF wins", payload: `{"state":"OFF","brightness":127}`,
 			want: []cmdRow{{"cmnd/tasmota_9CF9D1/Dimmer", "50"}, {"cmnd/tasmota_9CF9D1/POWER", "OFF"}}},
 		{name: "brightness out of range is clamped", payload: `{"brightness":400}`, want: []cmdRow{{"cmnd/tasmota_9CF9D1/Dimmer", "100"}}},
+		{name: "the lowest brightness is the lowest Dimmer, not 0, which is off", payload: `{"brightness":1}`, want: []cmdRow{{"cmnd/tasmota_9CF9D1/Dimmer", "1"}}},
+		{name: "brightness 0 is Dimmer 0", payload: `{"brightness":0}`, want: []cmdRow{{"cmnd/tasmota_9CF9D1/Dimmer", "0"}}},
 		{name: "color_temp is CT", payload: `{"color_temp":300}`, want: []cmdRow{{"cmnd/tasmota_9CF9D1/CT", "300"}}},
 		{name: "an attribute Tasmota does not take is refused", payload: `{"effect":"blink"}`, err: `not "effect"`},
 		{name: "a state that is not on or off is refused", payload: `{"state":"maybe"}`, err: `"ON", "OFF" or "TOGGLE"`},
