@@ -9,6 +9,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hearth"
+
+	"hearth/internal/mosquittotest"
 )
 
 // bridgeConfig is a bridge config for a test: quick back-off and drain.
@@ -66,10 +68,10 @@ func TestBridge(t *testing.T) {
 		{"as a plain client", true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			m := startMosquitto(t, "")
+			m := mosquittotest.Start(t, "")
 			h := startHub(t, Config{}, true)
 			r := newReader(t, h.bus)
-			cfg := bridgeConfig(m.url(),
+			cfg := bridgeConfig(m.URL(),
 				BridgeTopic{Topic: "home/#", Direction: Out, QoS: 1, RemotePrefix: "house/"},
 				BridgeTopic{Topic: "cmd/#", Direction: In, QoS: 1, LocalPrefix: "home/", RemotePrefix: "house/"},
 				BridgeTopic{Topic: "shared/#", Direction: Both, QoS: 1},
@@ -78,8 +80,8 @@ func TestBridge(t *testing.T) {
 			startBridge(t, h, cfg)
 
 			local := pahoClient(t, h.addr, "local", nil)
-			remote := pahoClient(t, m.addr, "remote", nil)
-			watch := pahoClient(t, m.addr, "watch", nil)
+			remote := pahoClient(t, m.Addr, "remote", nil)
+			watch := pahoClient(t, m.Addr, "watch", nil)
 			remoteGot := subscribe(t, watch, "#", 1)
 
 			t.Run("a local message goes out under the remote prefix", func(t *testing.T) {
@@ -150,12 +152,12 @@ func TestBridge(t *testing.T) {
 }
 
 func TestBridgeKeepsTheRetainFlag(t *testing.T) {
-	m := startMosquitto(t, "")
+	m := mosquittotest.Start(t, "")
 	h := startHub(t, Config{}, true)
 	r := newReader(t, h.bus)
-	startBridge(t, h, bridgeConfig(m.url(), BridgeTopic{Topic: "cfg/#", Direction: In, QoS: 1}))
+	startBridge(t, h, bridgeConfig(m.URL(), BridgeTopic{Topic: "cfg/#", Direction: In, QoS: 1}))
 
-	remote := pahoClient(t, m.addr, "remote", nil)
+	remote := pahoClient(t, m.Addr, "remote", nil)
 	tok := remote.Publish("cfg/mode", 1, true, "away")
 	if !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
@@ -171,29 +173,29 @@ func TestBridgeKeepsTheRetainFlag(t *testing.T) {
 }
 
 func TestBridgeAcknowledgesOnlyWhatTheLogHolds(t *testing.T) {
-	m := startMosquitto(t, "")
-	remote := pahoClient(t, m.addr, "remote", nil)
+	m := mosquittotest.Start(t, "")
+	remote := pahoClient(t, m.Addr, "remote", nil)
 	topics := BridgeTopic{Topic: "in/#", Direction: In, QoS: 1}
 
 	h1 := startHub(t, Config{}, false) // nothing marks events durable
 	r1 := newReader(t, h1.bus)
-	br1 := startBridge(t, h1, bridgeConfig(m.url(), topics))
+	br1 := startBridge(t, h1, bridgeConfig(m.URL(), topics))
 	publish(t, remote, "in/x", 1, []byte("1"))
 	checkMessage(t, r1.nextMessage(), "in/x", "1", 1, "bridge:cloud")
 	_ = br1.Close()
 
 	h2 := startHub(t, Config{}, true)
 	r2 := newReader(t, h2.bus)
-	startBridge(t, h2, bridgeConfig(m.url(), topics))
+	startBridge(t, h2, bridgeConfig(m.URL(), topics))
 	checkMessage(t, r2.nextMessage(), "in/x", "1", 1, "bridge:cloud") // again: it was never acknowledged
 	publish(t, remote, "in/x", 1, []byte("2"))
 	checkMessage(t, r2.nextMessage(), "in/x", "2", 1, "bridge:cloud")
 }
 
 func TestBridgeHoldsOutgoingMessagesWhileTheRemoteIsAway(t *testing.T) {
-	m := startMosquitto(t, "")
+	m := mosquittotest.Start(t, "")
 	h := startHub(t, Config{}, true)
-	br := startBridge(t, h, bridgeConfig(m.url(), BridgeTopic{Topic: "home/#", Direction: Out, QoS: 1}))
+	br := startBridge(t, h, bridgeConfig(m.URL(), BridgeTopic{Topic: "home/#", Direction: Out, QoS: 1}))
 	local := pahoClient(t, h.addr, "local", nil)
 	// A watcher with a persistent session: mosquitto keeps what arrives
 	// for it while it is away, across its own restart.
@@ -203,18 +205,18 @@ func TestBridgeHoldsOutgoingMessagesWhileTheRemoteIsAway(t *testing.T) {
 			got <- message{msg.Topic(), string(msg.Payload())}
 		})
 	}
-	watch := pahoClient(t, m.addr, "watch", persistent)
+	watch := pahoClient(t, m.Addr, "watch", persistent)
 	if tok := watch.Subscribe("home/#", 1, nil); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
-	m.stop()
+	m.Stop()
 	eventually(t, "the bridge notices the broker is gone", func() bool { return !br.Connected() })
 	publish(t, local, "home/while-away", 1, []byte("held"))
-	m.start()
+	m.Resume()
 	eventually(t, "the bridge reconnects", br.Connected)
 
-	pahoClient(t, m.addr, "watch", persistent)
+	pahoClient(t, m.Addr, "watch", persistent)
 	if msg := receive(t, got); msg != (message{"home/while-away", "held"}) {
 		t.Fatalf("remote broker got %+v, want the message held while it was away", msg)
 	}

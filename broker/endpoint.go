@@ -152,18 +152,10 @@ func (e Endpoint) resolve(clientID string) (*endpoint, error) {
 		return nil, err
 	}
 
-	r := &endpoint{Endpoint: e, addr: net.JoinHostPort(u.Hostname(), port), password: e.Password}
+	r := &endpoint{Endpoint: e, addr: net.JoinHostPort(u.Hostname(), port)}
 	r.url = (&url.URL{Scheme: u.Scheme, Host: r.addr}).String()
-	if e.PasswordFile != "" {
-		b, err := os.ReadFile(e.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("password_file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		r.password = strings.TrimSuffix(line, "\r")
-		if r.password == "" {
-			return nil, fmt.Errorf("password_file %s: empty", e.PasswordFile)
-		}
+	if r.password, err = e.ThePassword(); err != nil {
+		return nil, err
 	}
 	if secure {
 		if r.tls, err = e.tlsConfig(u.Hostname()); err != nil {
@@ -171,6 +163,23 @@ func (e Endpoint) resolve(clientID string) (*endpoint, error) {
 		}
 	}
 	return r, nil
+}
+
+// ThePassword returns Password, or the first line of PasswordFile; "" when
+// neither is set.
+func (e Endpoint) ThePassword() (string, error) {
+	if e.PasswordFile == "" {
+		return e.Password, nil
+	}
+	b, err := os.ReadFile(e.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSuffix(line, "\r"); line == "" {
+		return "", fmt.Errorf("password_file %s: empty", e.PasswordFile)
+	}
+	return line, nil
 }
 
 // tlsConfig builds the client TLS configuration for serverName.

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"hearth"
+
+	"hearth/internal/mosquittotest"
 )
 
 func TestRemoteSharedSubscription(t *testing.T) {
 	const n = 40
-	m := startMosquitto(t, "")
-	cfg := remoteConfig(m.url(), "")
+	m := mosquittotest.Start(t, "")
+	cfg := remoteConfig(m.URL(), "")
 	cfg.SharedGroup = "hearth"
 	cfg.Filters = []string{"home/#"}
 
@@ -24,7 +26,7 @@ func TestRemoteSharedSubscription(t *testing.T) {
 		c.ClientID = id
 		startRemote(t, c, bus)
 	}
-	sensor := pahoClient(t, m.addr, "sensor", nil)
+	sensor := pahoClient(t, m.Addr, "sensor", nil)
 	for i := range n {
 		publish(t, sensor, "home/sensor", 1, []byte(fmt.Sprint(i)))
 	}
@@ -65,20 +67,20 @@ func TestRemoteSharedSubscription(t *testing.T) {
 // processes would: a recorder (the log) and the automations (which command
 // a light when the hall sees motion). Both consume the same topics.
 func TestRemoteRolesShareOneBroker(t *testing.T) {
-	m := startMosquitto(t, "")
-	light := pahoClient(t, m.addr, "hall_light", nil)
+	m := mosquittotest.Start(t, "")
+	light := pahoClient(t, m.Addr, "hall_light", nil)
 	lightGot := subscribe(t, light, "home/hall_light/set", 1)
 
 	recorderBus := newBus(t, true) // the recorder's log marks what it holds durable
 	recorded := newReader(t, recorderBus)
-	startRemote(t, remoteConfig(m.url(), "hearth-recorder"), recorderBus)
+	startRemote(t, remoteConfig(m.URL(), "hearth-recorder"), recorderBus)
 
 	automationsBus := hearth.NewBus(hearth.BusOptions{}) // no log in this role: nothing to wait for
 	t.Cleanup(automationsBus.Close)
 	seen := newReader(t, automationsBus)
-	automations := startRemote(t, remoteConfig(m.url(), "hearth-automations"), automationsBus)
+	automations := startRemote(t, remoteConfig(m.URL(), "hearth-automations"), automationsBus)
 
-	sensor := pahoClient(t, m.addr, "hall_motion", nil)
+	sensor := pahoClient(t, m.Addr, "hall_motion", nil)
 	publish(t, sensor, "home/hall_motion", 1, []byte(`{"occupancy":true}`))
 
 	trigger := seen.next()

@@ -10,6 +10,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hearth"
+
+	"hearth/internal/mosquittotest"
 )
 
 // foldStage stands in for the device read model: it keeps each topic's last
@@ -27,7 +29,7 @@ func (f *foldStage) Apply(e *hearth.Event, emit func(hearth.Event)) {
 
 func TestRemoteBrokerRestartLosesNothing(t *testing.T) {
 	const n = 200
-	m := startMosquitto(t, "")
+	m := mosquittotest.Start(t, "")
 
 	bus := hearth.NewBus(hearth.BusOptions{Durable: true, Size: 4096})
 	t.Cleanup(bus.Close)
@@ -51,7 +53,7 @@ func TestRemoteBrokerRestartLosesNothing(t *testing.T) {
 	})
 
 	r := newReader(t, bus)
-	hub := startRemote(t, remoteConfig(m.url(), "hub"), bus)
+	hub := startRemote(t, remoteConfig(m.URL(), "hub"), bus)
 
 	// The sensor keeps its own session and resends what the broker did not
 	// acknowledge; it publishes one message at a time, up to three past the
@@ -59,7 +61,7 @@ func TestRemoteBrokerRestartLosesNothing(t *testing.T) {
 	restartDone := make(chan struct{})
 	var doneOnce sync.Once
 	goOn := func() { doneOnce.Do(func() { close(restartDone) }) }
-	sensor := pahoClient(t, m.addr, "counter", func(o *paho.ClientOptions) {
+	sensor := pahoClient(t, m.Addr, "counter", func(o *paho.ClientOptions) {
 		o.SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).
 			SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond)
 	})
@@ -103,7 +105,7 @@ func TestRemoteBrokerRestartLosesNothing(t *testing.T) {
 			// The hub logged the middle message and the two after it and,
 			// the log holding them back, has not acknowledged them.
 			restarted = true
-			m.restart()
+			m.Restart()
 			release.Store(true)
 			bus.MarkDurable(last.Load())
 			goOn()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"hearth"
+
+	"hearth/internal/mosquittotest"
 )
 
 func TestRemoteTLS(t *testing.T) {
@@ -16,9 +18,9 @@ func TestRemoteTLS(t *testing.T) {
 	serverCert, serverKey := ca.issue("mosquitto", true)
 	clientCert, clientKey := ca.issue("hub", false)
 	other := newTestCA(t, "someone-else")
-	tlsAddr := freeAddr(t)
+	tlsAddr := mosquittotest.FreeAddr(t)
 	_, tlsPort, _ := strings.Cut(tlsAddr, ":")
-	m := startMosquitto(t, fmt.Sprintf("listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+	m := mosquittotest.Start(t, fmt.Sprintf("listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
 		tlsPort, ca.file, serverCert, serverKey))
 
 	for _, tc := range []struct {
@@ -53,7 +55,7 @@ func TestRemoteTLS(t *testing.T) {
 				return
 			}
 			hub := startRemote(t, cfg, bus)
-			sensor := pahoClient(t, m.addr, "sensor", nil)
+			sensor := pahoClient(t, m.Addr, "sensor", nil)
 			publish(t, sensor, "home/sensor", 1, []byte("over TLS"))
 			checkMessage(t, r.next(), "home/sensor", "over TLS", 1, "")
 
@@ -70,13 +72,13 @@ func TestRemoteTLS(t *testing.T) {
 
 func TestRemoteAuthentication(t *testing.T) {
 	const secret = "correct horse battery staple"
-	pw := passwordFile(t, map[string]string{"hub": secret})
-	m := startMosquitto(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pw))
+	pw := mosquittotest.PasswordFile(t, map[string]string{"hub": secret})
+	m := mosquittotest.Start(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pw))
 
 	t.Run("a password read from a file lets the hub in and is never logged", func(t *testing.T) {
 		logs, log := newTestLog(t)
 		bus := newBus(t, true)
-		cfg := remoteConfig(m.url(), "hub-auth")
+		cfg := remoteConfig(m.URL(), "hub-auth")
 		cfg.Username = "hub"
 		cfg.PasswordFile = writeFile(t, "password", []byte(secret+"\n"))
 		cfg.Logger = log
@@ -93,7 +95,7 @@ func TestRemoteAuthentication(t *testing.T) {
 	t.Run("a wrong password is refused at once", func(t *testing.T) {
 		logs, log := newTestLog(t)
 		bus := newBus(t, true)
-		cfg := remoteConfig(m.url(), "hub-auth")
+		cfg := remoteConfig(m.URL(), "hub-auth")
 		cfg.Username, cfg.Password, cfg.Logger = "hub", "wrong password", log
 		hub, err := NewRemote(cfg, bus)
 		if err != nil {
@@ -114,7 +116,7 @@ func TestRemoteAuthentication(t *testing.T) {
 
 func TestRemoteStartGivesUpWithItsContext(t *testing.T) {
 	bus := newBus(t, true)
-	cfg := remoteConfig("mqtt://"+freeAddr(t), "hub")
+	cfg := remoteConfig("mqtt://"+mosquittotest.FreeAddr(t), "hub")
 	_, cfg.Logger = newTestLog(t)
 	hub, err := NewRemote(cfg, bus)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"hearth"
+
+	"hearth/internal/mosquittotest"
 )
 
 // remoteConfig is a remote-mode config for a test: quick back-off and drain.
@@ -56,8 +58,8 @@ func startRemote(t *testing.T, cfg RemoteConfig, bus *hearth.Bus) *Remote {
 }
 
 func TestRemoteMessagesReachTheBus(t *testing.T) {
-	m := startMosquitto(t, "")
-	sensor := pahoClient(t, m.addr, "hall_motion", nil)
+	m := mosquittotest.Start(t, "")
+	sensor := pahoClient(t, m.Addr, "hall_motion", nil)
 	// Retained before the hub subscribes: it comes with the subscription.
 	tok := sensor.Publish("home/plug/availability", 1, true, "online")
 	if !tok.WaitTimeout(wait) || tok.Error() != nil {
@@ -66,7 +68,7 @@ func TestRemoteMessagesReachTheBus(t *testing.T) {
 
 	bus := newBus(t, true)
 	r := newReader(t, bus)
-	startRemote(t, remoteConfig(m.url(), "hub"), bus)
+	startRemote(t, remoteConfig(m.URL(), "hub"), bus)
 
 	ev := r.next()
 	checkMessage(t, ev, "home/plug/availability", "online", 1, "")
@@ -90,11 +92,11 @@ func TestRemoteMessagesReachTheBus(t *testing.T) {
 }
 
 func TestRemoteCommand(t *testing.T) {
-	m := startMosquitto(t, "")
+	m := mosquittotest.Start(t, "")
 	bus := newBus(t, true)
 	r := newReader(t, bus)
-	hub := startRemote(t, remoteConfig(m.url(), "hub"), bus)
-	light := pahoClient(t, m.addr, "hall_light", nil)
+	hub := startRemote(t, remoteConfig(m.URL(), "hub"), bus)
+	light := pahoClient(t, m.Addr, "hall_light", nil)
 	got := subscribe(t, light, "home/hall_light/set", 1)
 
 	cmd := hearth.Command{
@@ -122,7 +124,7 @@ func TestRemoteCommand(t *testing.T) {
 	t.Run("the broker's copy of the command is not logged as a message", func(t *testing.T) {
 		// mosquitto sends the hub its own command back (MQTT 3.1.1 has no
 		// "no local"); the next event must be a marker published after.
-		marker := pahoClient(t, m.addr, "marker", nil)
+		marker := pahoClient(t, m.Addr, "marker", nil)
 		publish(t, marker, "test/marker", 1, []byte("after"))
 		if next := r.next(); next.Topic != "test/marker" {
 			t.Fatalf("event after the command is %s on %s, want the marker: the command was logged twice", next.Kind, next.Topic)
@@ -130,7 +132,7 @@ func TestRemoteCommand(t *testing.T) {
 	})
 
 	t.Run("a command while the broker is away is refused and not logged", func(t *testing.T) {
-		m.stop()
+		m.Stop()
 		eventually(t, "the hub notices the broker is gone", func() bool { return !hub.Connected() })
 		before := bus.NextSeq()
 		if _, err := hub.Command(context.Background(), cmd); !errors.Is(err, ErrNotConnected) {
@@ -139,32 +141,32 @@ func TestRemoteCommand(t *testing.T) {
 		if bus.NextSeq() != before {
 			t.Fatal("a refused command was logged")
 		}
-		m.start()
+		m.Resume()
 		eventually(t, "the hub reconnects", hub.Connected)
 	})
 }
 
 func TestRemoteAcknowledgesOnlyWhatTheLogHolds(t *testing.T) {
-	m := startMosquitto(t, "")
-	sensor := pahoClient(t, m.addr, "thermometer", nil)
+	m := mosquittotest.Start(t, "")
+	sensor := pahoClient(t, m.Addr, "thermometer", nil)
 
 	t.Run("a message the log did not take is delivered again to the next session", func(t *testing.T) {
 		bus1 := newBus(t, false) // nothing marks events durable
 		r1 := newReader(t, bus1)
-		hub1 := startRemote(t, remoteConfig(m.url(), "hub-a"), bus1)
+		hub1 := startRemote(t, remoteConfig(m.URL(), "hub-a"), bus1)
 		publish(t, sensor, "home/thermometer", 1, []byte("21.5"))
 		checkMessage(t, r1.next(), "home/thermometer", "21.5", 1, "")
 		_ = hub1.Close() // the log never confirmed it: not acknowledged
 
 		bus2 := newBus(t, true)
 		r2 := newReader(t, bus2)
-		hub2 := startRemote(t, remoteConfig(m.url(), "hub-a"), bus2)
+		hub2 := startRemote(t, remoteConfig(m.URL(), "hub-a"), bus2)
 		checkMessage(t, r2.next(), "home/thermometer", "21.5", 1, "")
 		_ = hub2.Close() // this time it was durable, then acknowledged
 
 		bus3 := newBus(t, true)
 		r3 := newReader(t, bus3)
-		startRemote(t, remoteConfig(m.url(), "hub-a"), bus3)
+		startRemote(t, remoteConfig(m.URL(), "hub-a"), bus3)
 		publish(t, sensor, "home/thermometer", 1, []byte("marker"))
 		checkMessage(t, r3.next(), "home/thermometer", "marker", 1, "")
 	})
@@ -172,7 +174,7 @@ func TestRemoteAcknowledgesOnlyWhatTheLogHolds(t *testing.T) {
 	t.Run("a message redelivered on a new connection is logged once", func(t *testing.T) {
 		bus := newBus(t, false)
 		r := newReader(t, bus)
-		hub := startRemote(t, remoteConfig(m.url(), "hub-b"), bus)
+		hub := startRemote(t, remoteConfig(m.URL(), "hub-b"), bus)
 		publish(t, sensor, "home/thermometer", 1, []byte("22.0"))
 		first := r.next()
 		checkMessage(t, first, "home/thermometer", "22.0", 1, "")
@@ -193,7 +195,7 @@ func TestRemoteAcknowledgesOnlyWhatTheLogHolds(t *testing.T) {
 		// Both were acknowledged: a new session gets neither again.
 		bus2 := newBus(t, true)
 		r2 := newReader(t, bus2)
-		startRemote(t, remoteConfig(m.url(), "hub-b"), bus2)
+		startRemote(t, remoteConfig(m.URL(), "hub-b"), bus2)
 		publish(t, sensor, "home/thermometer", 1, []byte("23.0"))
 		checkMessage(t, r2.next(), "home/thermometer", "23.0", 1, "")
 	})

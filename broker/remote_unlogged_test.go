@@ -3,16 +3,18 @@ package broker
 import (
 	"errors"
 	"testing"
+
+	"hearth/internal/mosquittotest"
 )
 
 func TestRemoteWaitsForTheDisk(t *testing.T) {
-	m := startMosquitto(t, "")
-	sensor := pahoClient(t, m.addr, "meter", nil)
+	m := mosquittotest.Start(t, "")
+	sensor := pahoClient(t, m.Addr, "meter", nil)
 
 	t.Run("messages that arrive while the disk refuses the log are delivered, and acknowledged once it takes them", func(t *testing.T) {
 		bus := newBus(t, false)
 		r := newReader(t, bus)
-		hub := startRemote(t, remoteConfig(m.url(), "hub-disk"), bus)
+		hub := startRemote(t, remoteConfig(m.URL(), "hub-disk"), bus)
 		bus.FailDurable(errors.New("database or disk is full"))
 
 		// Both reach the bus (automations act on them) though neither can
@@ -30,7 +32,7 @@ func TestRemoteWaitsForTheDisk(t *testing.T) {
 		// Both were acknowledged: a new session gets neither again.
 		bus2 := newBus(t, true)
 		r2 := newReader(t, bus2)
-		startRemote(t, remoteConfig(m.url(), "hub-disk"), bus2)
+		startRemote(t, remoteConfig(m.URL(), "hub-disk"), bus2)
 		publish(t, sensor, "home/meter", 1, []byte("marker"))
 		checkMessage(t, r2.next(), "home/meter", "marker", 1, "")
 	})

@@ -222,16 +222,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	a.announce(ctx, cfg, mqtt)
 
 	if cfg.Demo {
-		seed := uint64(time.Now().UnixNano())
-		a.house, err = sim.NewHouse(sim.Demo(), sim.Options{BaseTopic: cfg.BaseTopic, Log: log, Rand: rand.New(rand.NewPCG(seed, seed>>32))})
-		if err != nil {
-			return a, fmt.Errorf("demo house: %w", err)
-		}
-		url := "tcp://" + dialAddr(a.MQTTAddr())
-		if cfg.Broker != nil {
-			url = cfg.Broker.URL
-		}
-		if err = a.house.Start(ctx, url); err != nil {
+		if err = a.startDemoHouse(ctx, cfg); err != nil {
 			return a, fmt.Errorf("demo house: %w", err)
 		}
 	}
@@ -248,6 +239,30 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		debug.FreeOSMemory()
 	}()
 	return a, nil
+}
+
+// startDemoHouse connects the demo's simulated devices to the embedded
+// broker, or to the external one the hub rides on, with its login.
+func (a *App) startDemoHouse(ctx context.Context, cfg Config) error {
+	seed := uint64(time.Now().UnixNano())
+	o := sim.Options{BaseTopic: cfg.BaseTopic, Log: a.log, Rand: rand.New(rand.NewPCG(seed, seed>>32))}
+	url := ""
+	if cfg.Broker != nil {
+		url, o.Username = cfg.Broker.URL, cfg.Broker.Username
+		password, err := cfg.Broker.ThePassword()
+		if err != nil {
+			return err
+		}
+		o.Password = password
+	} else {
+		url = "tcp://" + dialAddr(a.MQTTAddr())
+	}
+	house, err := sim.NewHouse(sim.Demo(), o)
+	if err != nil {
+		return err
+	}
+	a.house = house
+	return house.Start(ctx, url)
 }
 
 // loadAutomations loads the configured automations (or the demo's) into the

@@ -2,68 +2,19 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"hearth"
+	"hearth/broker"
 	"hearth/devices"
+	"hearth/internal/mosquittotest"
 )
 
-// startMosquitto runs Debian's mosquitto on a free loopback port for the
-// test. CI installs it (scripts/test) and must run the test; elsewhere the
-// test is skipped when mosquitto is missing.
-func startMosquitto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto is not installed (scripts/test installs it): %v", err)
-		}
-		t.Skip("mosquitto is not installed; scripts/test installs it")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	body := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto output:\n%s", out.String())
-		}
-	})
-	eventually(t, "mosquitto accepting connections", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return addr
-}
-
 func TestRecorderAndAutomationsRunAsTwoProcessesAroundOneBroker(t *testing.T) {
-	mosquitto := startMosquitto(t)
+	mosquitto := mosquittotest.Start(t, "").Addr
 	url := "mqtt://" + mosquitto
 	dir := t.TempDir()
 	file := filepath.Join(dir, "automations.yaml")
@@ -105,7 +56,7 @@ func TestRecorderAndAutomationsRunAsTwoProcessesAroundOneBroker(t *testing.T) {
 // page's command reaches the alarm over MQTT, and the alarm's answer comes
 // back the same way, as its state.
 func TestThePageArmsTheAlarmOfAnotherProcess(t *testing.T) {
-	mosquitto := startMosquitto(t)
+	mosquitto := mosquittotest.Start(t, "").Addr
 	url := "mqtt://" + mosquitto
 	dir := t.TempDir()
 	hash, err := devices.HashAlarmCode("2580")
@@ -154,5 +105,27 @@ func TestThePageArmsTheAlarmOfAnotherProcess(t *testing.T) {
 				t.Errorf("logged %s", e.Payload)
 			}
 		}
+	})
+}
+
+// TestTheDemoRunsOnAnExternalBrokerThatAsksForALogin starts the demo on
+// Mosquitto with anonymous clients refused: the simulated devices log in
+// as the hub does, and the house shows on the hub. It used to end in a
+// nil pointer panic, the demo asking the embedded broker (there is none)
+// for its address.
+func TestTheDemoRunsOnAnExternalBrokerThatAsksForALogin(t *testing.T) {
+	users := mosquittotest.PasswordFile(t, map[string]string{"hub": "s3cret"})
+	m := mosquittotest.Start(t, "allow_anonymous false\npassword_file "+users+"\n")
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app, _ := startHubWith(t, "", func(c *Config) {
+		c.Demo = true
+		c.Broker = &broker.RemoteConfig{Endpoint: broker.Endpoint{URL: m.URL(), Username: "hub", PasswordFile: password, ClientID: "hearth-demo"}}
+	})
+	eventually(t, "the demo's hall motion sensor heard through Mosquitto", func() bool {
+		d, ok := app.devices.Device("hall_motion")
+		return ok && d.Availability == hearth.Online
 	})
 }

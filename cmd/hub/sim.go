@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"hearth/broker"
 	"hearth/devices/sim"
 )
 
@@ -28,6 +29,8 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 	base := fs.String("base-topic", "home", "MQTT `topic` under which devices live")
 	duration := fs.Duration("duration", 0, "stop after this `long`; 0 runs until Ctrl-C")
 	seed := fs.Uint64("seed", 0, "random `seed`; 0 picks one")
+	user := fs.String("user", "", "user `name` at the broker, for one that asks for a login (the hub's own once it has users)")
+	passwordFile := fs.String("password-file", "", "`file` whose first line is the password of -user")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hub sim [flags]\n\nRuns simulated Zigbee2MQTT-style devices against a broker.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -38,8 +41,24 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *n < 1 || *rate < 0 || fs.NArg() > 0 {
-		fs.Usage()
+	var bad string
+	switch {
+	case fs.NArg() > 0:
+		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
+	case *n < 1:
+		bad = fmt.Sprintf("-devices %d: want 1 or more", *n)
+	case *rate < 0:
+		bad = fmt.Sprintf("-rate %g: want 0 (the demo's pace) or more", *rate)
+	case (*user == "") != (*passwordFile == ""):
+		bad = "-user and -password-file go together"
+	}
+	if bad != "" {
+		fmt.Fprintln(stderr, "hub sim:", bad)
+		return 2
+	}
+	password, err := broker.Endpoint{PasswordFile: *passwordFile}.ThePassword()
+	if err != nil {
+		fmt.Fprintln(stderr, "hub sim:", err)
 		return 2
 	}
 	url := *brokerURL
@@ -49,7 +68,8 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 	url = strings.Replace(strings.Replace(url, "mqtt://", "tcp://", 1), "mqtts://", "ssl://", 1)
 
 	specs := sim.Spread(*n)
-	o := sim.Options{BaseTopic: *base, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	o := sim.Options{BaseTopic: *base, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Username: *user, Password: password}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}

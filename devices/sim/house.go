@@ -83,6 +83,8 @@ type Options struct {
 	Steady bool
 	// Log receives the devices' logs; nothing is logged when nil.
 	Log *slog.Logger
+	// Username and Password log the devices in to a broker that asks.
+	Username, Password string
 }
 
 // runner is a simulated device: a link (connect, close) and a behaviour.
@@ -95,12 +97,14 @@ type runner interface {
 
 // House is a set of simulated devices. Start connects them; Close stops them.
 type House struct {
-	base   string
-	log    *slog.Logger
-	specs  []Spec
-	nodes  []runner
-	lights map[string]*Light
-	walks  map[string]chan struct{} // a motion sensor's: someone walks past it now
+	base     string
+	log      *slog.Logger
+	user     string // and password: the broker login, if any
+	password string
+	specs    []Spec
+	nodes    []runner
+	lights   map[string]*Light
+	walks    map[string]chan struct{} // a motion sensor's: someone walks past it now
 
 	mu      sync.Mutex
 	started bool
@@ -126,8 +130,9 @@ func NewHouse(specs []Spec, o Options) (*House, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &House{
-		base:   o.BaseTopic,
-		log:    o.Log.With("component", "sim"),
+		base: o.BaseTopic,
+		log:  o.Log.With("component", "sim"),
+		user: o.Username, password: o.Password,
 		specs:  specs,
 		lights: map[string]*Light{},
 		walks:  map[string]chan struct{}{},
@@ -143,7 +148,7 @@ func NewHouse(specs []Spec, o Options) (*House, error) {
 		}
 		seen[s.ID] = true
 		rng := rand.New(rand.NewPCG(o.Rand.Uint64(), o.Rand.Uint64()))
-		l := newLink(s.ID, h.base, h.log)
+		l := newLink(s.ID, h.base, h.log, h.user, h.password)
 		var m model
 		switch s.Kind {
 		case Lamp:

@@ -19,9 +19,11 @@ const (
 // link is one simulated device's MQTT connection, made the way Zigbee2MQTT
 // behaves: availability online (retained) on connect, a Will of offline.
 type link struct {
-	id   string
-	base string
-	log  *slog.Logger
+	id       string
+	base     string
+	log      *slog.Logger
+	user     string // and password: the broker login, if any
+	password string
 
 	client mqtt.Client
 	// lost is signalled when the connection drops. The device's own
@@ -30,8 +32,8 @@ type link struct {
 	lost chan struct{}
 }
 
-func newLink(id, base string, log *slog.Logger) *link {
-	return &link{id: id, base: base, log: log.With("device", id), lost: make(chan struct{}, 1)}
+func newLink(id, base string, log *slog.Logger, user, password string) *link {
+	return &link{id: id, base: base, log: log.With("device", id), user: user, password: password, lost: make(chan struct{}, 1)}
 }
 
 // topic returns <base>/<id> followed by sub ("", "/set", "/availability").
@@ -46,6 +48,8 @@ func (l *link) connect(ctx context.Context, brokerURL string) error {
 		SetKeepAlive(30*time.Second).
 		SetConnectTimeout(5*time.Second).
 		SetAutoReconnect(false).
+		SetUsername(l.user).
+		SetPassword(l.password).
 		SetWill(l.topic("/availability"), offline, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			l.log.Warn("connection lost", "error", err)
