@@ -77,6 +77,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 	if a.store, err = store.Open(filepath.Join(cfg.DataDir, "hearth.db"), log); err != nil {
 		return a, err
 	}
+	if cfg.runs(roleRecorder) {
+		if err = a.store.Lock(); err != nil {
+			return a, err
+		}
+	}
 	a.store.SetDiskTrouble(cfg.DiskTrouble.store())
 	if a.devices, err = newRegistry(cfg, log); err != nil {
 		return a, err

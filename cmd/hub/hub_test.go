@@ -163,3 +163,29 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestASecondHubOnTheSameDataFolderIsRefused starts a second hub on a data
+// folder a running hub records to: it must not start, saying why. It used
+// to start, and the first commit of one made the other stop on a duplicate
+// sequence number.
+func TestASecondHubOnTheSameDataFolderIsRefused(t *testing.T) {
+	first, cfg := startHub(t, "")
+	second, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		second.Close()
+		t.Fatal("a second hub started on the data folder of a running one")
+	}
+	if !strings.Contains(err.Error(), "another hub on the same data folder") {
+		t.Fatalf("the second hub's error: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("once the first stopped: %v", err)
+	}
+	if err := third.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
