@@ -15,8 +15,8 @@ import (
 // commit of one would fail the other. The lock is the kernel's (flock) on
 // <file>.lock, which also names the process holding it: it goes with the
 // process, at a crash or a kill -9 too, so a stale one never stops a
-// start. Readers (the page of a split hub, hub automations test, hub user
-// add --web) take none. Close lets it go.
+// start. What records no events (the page of a split hub, hub automations
+// test, hub user add --web) takes none. Close lets it go.
 func (s *Store) Lock() error {
 	path := s.path + ".lock"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
