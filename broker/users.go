@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -400,6 +401,21 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = tmp.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	if os.Geteuid() == 0 {
+		// `sudo hub user add`: the file keeps the owner of the one it
+		// replaces, or else of its folder, so that the hub's service user
+		// still reads it; a file of root's it could not open, and the hub
+		// would not start.
+		uid, gid, ok := ownerOf(path)
+		if !ok {
+			uid, gid, ok = ownerOf(dir)
+		}
+		if ok {
+			if err = tmp.Chown(uid, gid); err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+		}
+	}
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -417,4 +433,17 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// ownerOf returns the user and group owning the file at path.
+func ownerOf(path string) (uid, gid int, ok bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(st.Uid), int(st.Gid), true
 }

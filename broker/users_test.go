@@ -153,3 +153,28 @@ func TestReadUsersFile(t *testing.T) {
 		}
 	})
 }
+
+// TestAUsersFileWrittenAsRootKeepsItsOwner runs what `sudo hub user add`
+// does on the data folder of a hub run as its own user: the file stays that
+// user's, for the hub to read at its next start. As root it used to become
+// root's, mode 0600, and the hub could not start.
+func TestAUsersFileWrittenAsRootKeepsItsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, as `sudo hub user add` runs")
+	}
+	const hubUID, hubGID = 4242, 4343 // the service's user and group
+	dir := t.TempDir()
+	if err := os.Chown(dir, hubUID, hubGID); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "users.yaml")
+	for _, name := range []string{"lamp", "door"} { // the file is new, then replaced
+		if err := AddUser(path, name, "a long enough password"); err != nil {
+			t.Fatal(err)
+		}
+		uid, gid, _ := ownerOf(path)
+		if uid != hubUID || gid != hubGID {
+			t.Fatalf("after adding %s the file belongs to %d:%d, want the folder's %d:%d", name, uid, gid, hubUID, hubGID)
+		}
+	}
+}
