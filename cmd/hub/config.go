@@ -227,6 +227,9 @@ func loadConfigFile(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	c := defaultConfig()
+	if emptyYAML(data) {
+		return c, nil // all comments, as the installed one starts: the defaults
+	}
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return Config{}, fmt.Errorf("config %s", positioned(path, data, err))
 	}

@@ -56,6 +56,17 @@ location: {latitude: 52.37, longitude: 4.89}
 			t.Fatalf("config %+v", c)
 		}
 	})
+	t.Run("a file of comments alone, or nothing, keeps the defaults", func(t *testing.T) {
+		for _, body := range []string{"", "# every setting commented out\n# mqtt: :1883\n", "\n\n"} {
+			c, err := parseFlags([]string{"--config", writeFile(t, "hub.yaml", body)}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("%q: %v", body, err)
+			}
+			if c.MQTTAddr != ":1883" || c.HTTPAddr != ":8080" || c.DataDir != "./data" || c.BaseTopic != "home" {
+				t.Fatalf("%q: config %+v", body, c)
+			}
+		}
+	})
 	t.Run("hub config prints the effective configuration", func(t *testing.T) {
 		var out, errs bytes.Buffer
 		if code := run([]string{"config", "--config", file, "--mqtt", ":2883"}, &out, &errs); code != 0 {

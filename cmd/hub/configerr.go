@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,13 @@ func positioned(path string, data []byte, err error) string {
 // (after ---), which it ignores, and a key that is a number, true or null,
 // which no setting is (a name that looks like one must be quoted). It
 // returns "line:col: why", or "" for a file of the expected shape.
+// emptyYAML reports whether data holds no YAML value: nothing, or only
+// comments. Decoding such a file would zero the defaults.
+func emptyYAML(data []byte) bool {
+	f, err := parser.ParseBytes(data, 0)
+	return err == nil && !slices.ContainsFunc(f.Docs, func(d *ast.DocumentNode) bool { return d.Body != nil })
+}
+
 func oddShape(data []byte) string {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
