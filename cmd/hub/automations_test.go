@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +182,24 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 		t.Fatalf("OFF planned %v after ON, want the 200ms delay on the virtual clock", gap)
 	}
 
+	t.Run("days read as the retention's do, and a mistyped folder says so without making a log", func(t *testing.T) {
+		var out, errs bytes.Buffer
+		if code := run([]string{"automations", "test", changed, "--since", "2d", "--data", cfg.DataDir}, &out, &errs); code != 0 || !strings.Contains(out.String(), "2 commands") {
+			t.Fatalf("--since 2d: exit %d: %s%s", code, out.String(), errs.String())
+		}
+		typo := filepath.Join(t.TempDir(), "dta")
+		errs.Reset()
+		if code := run([]string{"automations", "test", changed, "--data", typo}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "no log in "+typo) {
+			t.Fatalf("a folder with no log: exit %d: %s", code, errs.String())
+		}
+		if _, err := os.Stat(filepath.Join(typo, "hearth.db")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a log was made in the mistyped folder: %v", err)
+		}
+		errs.Reset()
+		if code := run([]string{"automations", "test", changed, "--since", "0", "--data", cfg.DataDir}, &out, &errs); code != 2 || !strings.Contains(errs.String(), "-since 0: want") {
+			t.Fatalf("--since 0: exit %d: %s", code, errs.String())
+		}
+	})
 	t.Run("the text output names the commands", func(t *testing.T) {
 		var out bytes.Buffer
 		if code := run([]string{"automations", "test", changed, "--data", cfg.DataDir}, &out, &stderr); code != 0 {

@@ -7,7 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -26,7 +27,8 @@ func automationsCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("hub automations test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	since := fs.Duration("since", 24*time.Hour, "replay the events of this long `ago` until now")
+	since := Age(24 * time.Hour)
+	fs.TextVar(&since, "since", since, "replay the events of this long `ago` until now: 24h, 2d, 1w")
 	data := fs.String("data", "./data", "the hub's data `folder`")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	base := fs.String("base-topic", "home", "MQTT `topic` under which devices live")
@@ -51,11 +53,15 @@ func automationsCommand(args []string, stdout, stderr io.Writer) int {
 	if len(file) == 0 && fs.NArg() == 1 {
 		file = fs.Args()
 	}
-	if len(file) != 1 || *since <= 0 {
+	switch {
+	case len(file) != 1:
 		fs.Usage()
 		return 2
+	case since <= 0:
+		fmt.Fprintln(stderr, "hub automations test: -since 0: want a length of time back from now, such as 24h or 2d")
+		return 2
 	}
-	res, err := whatIf(context.Background(), file[0], *data, *base, time.Now().Add(-*since), time.Now())
+	res, err := whatIf(context.Background(), file[0], *data, *base, time.Now().Add(-time.Duration(since)), time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "hub automations test:", err)
 		return 1
@@ -79,7 +85,11 @@ func whatIf(ctx context.Context, file, dataDir, base string, from, until time.Ti
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(dataDir, "hearth.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	path := filepath.Join(dataDir, "hearth.db")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no log in %s: --data names the hub's data folder (./data unless the hub runs with another)", dataDir)
+	}
+	st, err := store.OpenReadOnly(path, nil)
 	if err != nil {
 		return nil, err
 	}
