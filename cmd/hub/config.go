@@ -152,7 +152,19 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on `address` (127.0.0.1:6060); off when empty")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: hub [flags]\n       hub config [flags]    print the effective configuration\n\nHearth smart-home hub.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), `Usage: hub [flags]                                 run the hub
+       hub config [flags]                        print the configuration it would run with
+       hub user add|remove|passwd|list [NAME]    the broker's users (--web: the page's)
+       hub automations test FILE [--since 24h]   try automations against the log
+       hub notify test CHANNEL                   send a test notification
+       hub sim [--broker ADDR] [--devices N]     run a simulated house against a broker
+       hub version                               print the version
+Each command's flags: hub COMMAND --help.
+
+Hearth smart-home hub.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -200,3 +200,23 @@ func TestMaxDevicesInTheConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpAndVersionAsCommands(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}} {
+		var out, errs bytes.Buffer
+		if code := run(args, &out, &errs); code != 0 {
+			t.Fatalf("hub %s: exit %d: %s", args[0], code, errs.String())
+		}
+		for _, cmd := range []string{"hub config", "hub user add", "hub automations test", "hub notify test", "hub sim", "hub version", "-mqtt"} {
+			if !strings.Contains(errs.String(), cmd) {
+				t.Errorf("hub %s does not mention %q:\n%s", args[0], cmd, errs.String())
+			}
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out, errs bytes.Buffer
+		if code := run(args, &out, &errs); code != 0 || out.String() != "hearth "+version+"\n" {
+			t.Errorf("hub %s: exit %d, %q %q", args[0], code, out.String(), errs.String())
+		}
+	}
+}

@@ -35,6 +35,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return simCommand(args[1:], stdout, stderr)
 		case "user":
 			return userCommand(args[1:], os.Stdin, stdout, stderr)
+		case "version":
+			printVersion(stdout)
+			return 0
+		case "help":
+			args = []string{"--help"}
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
