@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/term"
+
 	"hearth/broker"
 	"hearth/store"
 )
@@ -165,12 +167,32 @@ func webUserCommand(verb, name, path string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-// readPassword reads one line from in, asking for it when in is a terminal.
+// readPassword reads the password: from a terminal without showing it,
+// twice, so that a typo cannot set a password nobody knows; else the first
+// line of in, as a script pipes it.
 func readPassword(in io.Reader, prompt io.Writer, name string) (string, error) {
-	if f, ok := in.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprintf(prompt, "password for %s (it shows as you type; or pipe it in): ", name)
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(what string) (string, error) {
+			fmt.Fprintf(prompt, "%s for %s: ", what, name)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(prompt)
+			if err != nil {
+				return "", fmt.Errorf("read the password: %w", err)
+			}
+			return string(b), nil
 		}
+		first, err := ask("password")
+		if err != nil {
+			return "", err
+		}
+		again, err := ask("the same password again")
+		if err != nil {
+			return "", err
+		}
+		if first != again {
+			return "", errors.New("the two passwords differ; nothing was changed")
+		}
+		return first, nil
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
