@@ -280,11 +280,7 @@ const maxIDLen = 128
 // with no wildcards or white space, at most 128 bytes. Characters that do not
 // fit become "_"; a name that fits is returned as it is, without copying.
 func deviceID(name string) string {
-	ok := name != "" && len(name) <= maxIDLen && utf8.ValidString(name)
-	for i := 0; ok && i < len(name); i++ {
-		ok = !badIDByte(name[i])
-	}
-	if ok {
+	if validID(name) {
 		return name
 	}
 	var b strings.Builder
@@ -301,6 +297,17 @@ func deviceID(name string) string {
 		return "_"
 	}
 	return b.String()
+}
+
+// validID reports whether id is a device id as it is: one topic level of
+// at most maxIDLen bytes of UTF-8, without wildcards, white space or
+// control characters.
+func validID(id string) bool {
+	ok := id != "" && len(id) <= maxIDLen && utf8.ValidString(id)
+	for i := 0; ok && i < len(id); i++ {
+		ok = !badIDByte(id[i])
+	}
+	return ok
 }
 
 func badIDByte(c byte) bool {

@@ -18,6 +18,13 @@ func (n *native) apply(r *Registry, e *hearth.Event, _, rest string, emit func(h
 	if kind == topicNone {
 		return false
 	}
+	if !validID(id) {
+		if e.Kind == hearth.KindMessage && kind != topicOther {
+			r.noteLocked(e, "native id", "a message on a native device topic whose level is no device id (at most 128 bytes, no spaces or control characters): it is logged but makes no device",
+				"level", clip([]byte(id)))
+		}
+		return true
+	}
 	e.Device = id
 	if h := r.hub[id]; h != nil {
 		r.applyHubLocked(e, id, kind, h, emit)

@@ -76,6 +76,10 @@ type Registry struct {
 	refused     atomic.Uint64
 	refusedNote time.Time
 
+	// noted is when each kind of mistake in a message was last logged
+	// (noteLocked): a few constant keys.
+	noted map[string]time.Time
+
 	// The adapters and what they learned; written under mu by Apply (a
 	// discovery message) and by SetFile.
 	adapters []adapter
@@ -253,7 +257,8 @@ func (r *Registry) foldLocked(e *hearth.Event, id string, ms []member, emit func
 func (r *Registry) foldAvailabilityPayloadLocked(e *hearth.Event, id string, emit func(hearth.Event)) {
 	av, ok := r.parseAvailability(e.Payload)
 	if !ok {
-		r.log.Debug("availability payload ignored", "device", id, "seq", e.Seq, "payload", string(e.Payload))
+		r.noteLocked(e, "availability", `an availability message says neither "online" nor "offline" (nor {"state":"online"}): it is logged, the device's availability stays as it was`,
+			"device", id, "payload", clip(e.Payload))
 		return
 	}
 	r.foldAvailabilityLocked(e, id, av, emit)
@@ -302,6 +307,28 @@ func (r *Registry) admitLocked(e *hearth.Event, id string) bool {
 			"max_devices", r.max, "device", id, "topic", e.Topic, "client", e.Client, "refused_so_far", n)
 	}
 	return false
+}
+
+// noteLocked logs a mistake in a message, one that leaves the device as it
+// was, as a warning: at most once a minute of the events' time for each
+// kind, so that a client repeating it cannot flood the log.
+func (r *Registry) noteLocked(e *hearth.Event, kind, msg string, args ...any) {
+	if last, ok := r.noted[kind]; ok && e.Time.Sub(last) < time.Minute && !e.Time.Before(last) {
+		return
+	}
+	if r.noted == nil {
+		r.noted = map[string]time.Time{}
+	}
+	r.noted[kind] = e.Time
+	r.log.Warn(msg, append([]any{"topic", e.Topic, "client", e.Client, "seq", e.Seq}, args...)...)
+}
+
+// clip is a payload as text for a log line, cut at 64 bytes.
+func clip(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "…"
+	}
+	return string(b)
 }
 
 // Refused is how many messages the registry has refused to make a device

@@ -511,3 +511,36 @@ func TestMaxDevicesBoundsTheRegistry(t *testing.T) {
 		}
 	})
 }
+
+// TestMessagesTheRegistryCannotUseAreLoggedAndSaidOnce sends what the
+// native convention cannot make sense of: a topic level that is no device
+// id (a device of it could be neither shown nor commanded through the
+// API), and availability that is neither online nor offline. Each leaves
+// the devices as they were and is said as a warning, once a minute of the
+// events' time whatever the number of such messages.
+func TestMessagesTheRegistryCannotUseAreLoggedAndSaidOnce(t *testing.T) {
+	var logs bytes.Buffer
+	g := newRigWith(t, Options{BaseTopic: "home", Adapters: Adapters(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	g.msgs("home/lamp", `{"state":"ON"}`)
+	for _, level := range []string{"a b", "tab\there", "nl\nhere", "c\x01x", strings.Repeat("x", 200)} {
+		e, out := g.send(hearth.KindMessage, "home/"+level, []byte(`{"state":"ON"}`))
+		if len(out) != 0 || e.Device != "" {
+			t.Errorf("home/%q made device %q: %+v", level, e.Device, out)
+		}
+	}
+	for _, payload := range []string{"banana", "ONLINE!", `{"state":"maybe"}`} {
+		if out := g.msgs("home/lamp/availability", payload); len(out) != 0 {
+			t.Errorf("availability %q emitted %+v", payload, out)
+		}
+	}
+	if got := g.ids(); !reflect.DeepEqual(got, []string{"lamp"}) {
+		t.Errorf("devices = %v", got)
+	}
+	text := logs.String()
+	if n := strings.Count(text, "no device id"); n != 1 {
+		t.Errorf("the bad ids were said %d times, want once in these seconds:\n%s", n, text)
+	}
+	if n := strings.Count(text, `says neither \"online\" nor \"offline\"`); n != 1 || !strings.Contains(text, "payload=banana") {
+		t.Errorf("the bad availability was said %d times, want once naming the payload:\n%s", n, text)
+	}
+}
