@@ -163,7 +163,8 @@ func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
 		unavailable(w, "sending commands")
 		return
 	}
-	if _, ok := s.device(w, r, id); !ok {
+	if !s.commandable(id) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no device %q", id))
 		return
 	}
 	var attrs map[string]json.RawMessage
@@ -193,6 +194,20 @@ func (s *Server) setDevice(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, ev)
+}
+
+// commandable reports whether the hub knows device id well enough to
+// command it: it has a state, or an adapter or the devices file describes
+// it (a fan the devices file maps commands to, which reports nothing).
+func (s *Server) commandable(id string) bool {
+	if _, ok := s.opts.Devices.Device(id); ok {
+		return true
+	}
+	if s.opts.Info == nil {
+		return false
+	}
+	_, ok := s.opts.Info.Info(id)
+	return ok
 }
 
 // commandFailed answers a command the Commander did not send: 400 when it

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +99,29 @@ func TestTheAPIRefusesCommandsTheDeviceCannotTakeWith400(t *testing.T) {
 			t.Fatal("the plug got no command within 10s")
 		}
 	})
+}
+
+// TestADeviceThatOnlyTakesCommandsIsCommandedFromTheAPI maps a fan in the
+// devices file by its command alone, as many plain relays and IR blasters
+// are: it never reports, and the API used to answer 404 for it.
+func TestADeviceThatOnlyTakesCommandsIsCommandedFromTheAPI(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "devices.yaml")
+	if err := os.WriteFile(file, []byte("- id: fan\n  name: Ceiling fan\n  command:\n    topic: fan/cmd\n    attr: speed\n    template: '{\"speed\": {{ value | int }}}'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app, _ := startHubWith(t, "", func(c *Config) { c.DevicesFile = file })
+	fan := connect(t, app.MQTTAddr().String(), "fan")
+	commands := subscribe(t, fan, "fan/cmd")
+	api := "http://" + app.HTTPAddr().String() + "/api/devices/"
+	var ev apiEvent
+	if code := postJSON(t, api+"fan/set", `{"speed":3}`, &ev); code != 202 {
+		t.Fatalf("status %d", code)
+	}
+	if got := receive(t, commands); got["speed"] != 3.0 {
+		t.Fatalf("the fan got %v, want speed 3", got)
+	}
+	var e struct{ Error string }
+	if code := postJSON(t, api+"nothing_known/set", `{"speed":3}`, &e); code != 404 {
+		t.Fatalf("a device nobody described: %d %q, want 404", code, e.Error)
+	}
 }
