@@ -179,21 +179,21 @@ Flags:
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
 	}
-	if remote.URL != "" {
-		c.Broker = &remote
-	}
 	if *roles != "" {
 		c.Roles = strings.Split(*roles, ",")
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *file != "" {
 		fromFile, err := loadConfigFile(*file)
 		if err != nil {
 			return c, err
 		}
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		c = mergeFlags(fromFile, c, set)
 		c.File = *file
+	}
+	if err := brokerFlags(&c, remote, set); err != nil {
+		return c, err
 	}
 	if c.UsersFile == "" {
 		c.UsersFile = filepath.Join(c.DataDir, "users.yaml")
@@ -220,8 +220,6 @@ func mergeFlags(file, flags Config, set map[string]bool) Config {
 		"retention-history":  func() { out.Retention.History = flags.Retention.History },
 		"retention-max-size": func() { out.Retention.MaxSize = flags.Retention.MaxSize },
 		"pprof":              func() { out.Pprof = flags.Pprof },
-		// --broker and its companions replace the file's broker section.
-		"broker": func() { out.Broker = flags.Broker },
 	}
 	for name, apply := range pick {
 		if set[name] {
@@ -229,6 +227,45 @@ func mergeFlags(file, flags Config, set map[string]bool) Config {
 		}
 	}
 	return out
+}
+
+// brokerFlags applies --broker and its companions: each sets its field of
+// the external broker, the config file's section or a new one, so that
+// --broker-user overrides the file's username and keeps its URL. A
+// companion with no broker to apply to is a mistake, not a flag ignored.
+func brokerFlags(c *Config, flags broker.RemoteConfig, set map[string]bool) error {
+	companions := []struct {
+		name string
+		to   func(*broker.RemoteConfig)
+	}{
+		{"broker-ca", func(b *broker.RemoteConfig) { b.CAFile = flags.CAFile }},
+		{"broker-cert", func(b *broker.RemoteConfig) { b.CertFile = flags.CertFile }},
+		{"broker-key", func(b *broker.RemoteConfig) { b.KeyFile = flags.KeyFile }},
+		{"broker-user", func(b *broker.RemoteConfig) { b.Username = flags.Username }},
+		{"broker-password-file", func(b *broker.RemoteConfig) { b.PasswordFile = flags.PasswordFile }},
+		{"broker-client-id", func(b *broker.RemoteConfig) { b.ClientID = flags.ClientID }},
+		{"broker-share", func(b *broker.RemoteConfig) { b.SharedGroup = flags.SharedGroup }},
+	}
+	var b broker.RemoteConfig // the file's section, which the flags change
+	if c.Broker != nil {
+		b = *c.Broker
+	}
+	if set["broker"] {
+		b.URL = flags.URL
+	}
+	for _, f := range companions {
+		if !set[f.name] {
+			continue
+		}
+		if b.URL == "" {
+			return fmt.Errorf("--%s is for an external broker: give --broker URL, or broker: in the config file", f.name)
+		}
+		f.to(&b)
+	}
+	if b.URL != "" {
+		c.Broker = &b
+	}
+	return nil
 }
 
 // loadConfigFile reads a config file strictly: unknown keys and wrong

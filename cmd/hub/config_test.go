@@ -220,3 +220,36 @@ func TestHelpAndVersionAsCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokerFlagsChangeTheFilesBrokerOneFieldAtATime(t *testing.T) {
+	file := writeFile(t, "hub.yaml", "broker:\n  url: mqtt://nas.local:1883\n  username: hub\n  client_id: hearth-pi\n")
+	for _, tc := range []struct {
+		name                string
+		args                []string
+		url, user, clientID string
+		err                 string
+	}{
+		{"the file alone", []string{"--config", file}, "mqtt://nas.local:1883", "hub", "hearth-pi", ""},
+		{"a companion overrides its field and keeps the URL", []string{"--config", file, "--broker-user", "bob", "--broker-client-id", "myid"},
+			"mqtt://nas.local:1883", "bob", "myid", ""},
+		{"--broker changes the URL and keeps the login", []string{"--config", file, "--broker", "mqtt://other:1883"}, "mqtt://other:1883", "hub", "hearth-pi", ""},
+		{"flags alone make the section", []string{"--broker", "mqtt://b:1883", "--broker-user", "u"}, "mqtt://b:1883", "u", "", ""},
+		{"a companion without a broker is a mistake", []string{"--broker-user", "bob"}, "", "", "", "--broker-user is for an external broker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, &bytes.Buffer{})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Broker == nil || c.Broker.URL != tc.url || c.Broker.Username != tc.user || c.Broker.ClientID != tc.clientID {
+				t.Fatalf("broker %+v", c.Broker)
+			}
+		})
+	}
+}
