@@ -76,10 +76,10 @@ func New(cfg Config, events Events) (*Broker, error) {
 	if events == nil {
 		return nil, errors.New("broker: no events bus")
 	}
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("broker config: %w", err)
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("component", "broker")
 	server := mqtt.New(&mqtt.Options{
 		Capabilities:            cfg.capabilities(),

@@ -122,6 +122,21 @@ func setDefault[T int | time.Duration](v *T, d T) {
 	}
 }
 
+// Check reports every value of c out of range (its files included: the
+// TLS certificate, the users file's folder), as New would refuse them:
+// `hub config` checks a configuration without starting anything.
+func (c Config) Check() error {
+	if err := c.withDefaults().validate(); err != nil {
+		return fmt.Errorf("broker config: %w", err)
+	}
+	if c.TLS.Addr != "" {
+		if _, err := c.TLS.serverConfig(); err != nil {
+			return fmt.Errorf("broker config: %w", err)
+		}
+	}
+	return nil
+}
+
 // validate reports every value out of range, after defaults were applied.
 func (c Config) validate() error {
 	var errs []error

@@ -103,23 +103,9 @@ func NewRemote(cfg RemoteConfig, events Events) (*Remote, error) {
 	}
 	setDefault(&cfg.DrainTimeout, DefaultDrainTimeout)
 	setDefault(&cfg.PublishTimeout, DefaultPublishTimeout)
-	var errs []error
-	for _, f := range cfg.Filters {
-		if why := hearth.FilterProblem(f); why != "" {
-			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter: it %s", f, why))
-		} else if strings.HasPrefix(f, "$share/") {
-			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter (shared_group makes it shared)", f))
-		}
-	}
-	if g := cfg.SharedGroup; g != "" && (strings.ContainsAny(g, "/+#") || strings.ContainsRune(g, 0)) {
-		errs = append(errs, fmt.Errorf("shared_group %q: want a name without / + #", g))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("remote broker config: %w", err)
-	}
-	ep, err := cfg.Endpoint.resolve(defaultClientID(""))
+	ep, err := cfg.check()
 	if err != nil {
-		return nil, fmt.Errorf("remote broker config: %w", err)
+		return nil, err
 	}
 	r := &Remote{
 		cfg:    cfg,
@@ -320,4 +306,34 @@ func (r *Remote) subscribed(topic string) bool {
 		}
 	}
 	return false
+}
+
+// Check reports what is wrong with c as NewRemote would refuse it: its
+// filters, its shared group, its endpoint (the URL, the files it names).
+// `hub config` checks a configuration with it, connecting nowhere.
+func (c RemoteConfig) Check() error {
+	_, err := c.check()
+	return err
+}
+
+func (c RemoteConfig) check() (*endpoint, error) {
+	var errs []error
+	for _, f := range c.Filters {
+		if why := hearth.FilterProblem(f); why != "" {
+			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter: it %s", f, why))
+		} else if strings.HasPrefix(f, "$share/") {
+			errs = append(errs, fmt.Errorf("filter %q: want an MQTT topic filter (shared_group makes it shared)", f))
+		}
+	}
+	if g := c.SharedGroup; g != "" && (strings.ContainsAny(g, "/+#") || strings.ContainsRune(g, 0)) {
+		errs = append(errs, fmt.Errorf("shared_group %q: want a name without / + #", g))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("remote broker config: %w", err)
+	}
+	ep, err := c.Endpoint.resolve(defaultClientID(""))
+	if err != nil {
+		return nil, fmt.Errorf("remote broker config: %w", err)
+	}
+	return ep, nil
 }

@@ -31,16 +31,16 @@ type TLSConfig struct {
 func (c TLSConfig) validate() []error {
 	if c.Addr == "" {
 		if c.CertFile != "" || c.KeyFile != "" || c.ClientCAFile != "" {
-			return []error{errors.New("TLS: cert_file, key_file and client_ca_file need addr")}
+			return []error{errors.New("tls: cert_file, key_file and client_ca_file need addr")}
 		}
 		return nil
 	}
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("TLS.Addr %q: want host:port or :port", c.Addr))
+		errs = append(errs, fmt.Errorf("tls.addr %q: want host:port or :port", c.Addr))
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
-		errs = append(errs, errors.New("TLS: want cert_file and key_file"))
+		errs = append(errs, errors.New("tls: want cert_file and key_file"))
 	}
 	return errs
 }

@@ -27,7 +27,7 @@ func (c WebSocketConfig) validate() []error {
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return []error{fmt.Errorf("WebSocket.Addr %q: want host:port or :port", c.Addr)}
+		return []error{fmt.Errorf("websocket.addr %q: want host:port or :port", c.Addr)}
 	}
 	return nil
 }

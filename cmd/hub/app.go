@@ -117,12 +117,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 		}
 		mqtt = a.remote
 	} else {
-		bc := broker.Config{
-			Addr: cfg.MQTTAddr, Logger: log,
-			UsersFile: cfg.UsersFile, AllowAnonymous: cfg.AllowAnonymous,
-			TLS: cfg.TLS, WebSocket: cfg.WebSocket, Limits: cfg.Limits,
-		}
-		if a.broker, err = broker.New(bc, a.bus); err != nil {
+		if a.broker, err = broker.New(cfg.brokerConfig(log), a.bus); err != nil {
 			return a, err
 		}
 		mqtt = a.broker

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -288,14 +289,46 @@ func loadConfigFile(path string) (Config, error) {
 	return c, nil
 }
 
+// brokerConfig is the embedded broker's configuration.
+func (c Config) brokerConfig(log *slog.Logger) broker.Config {
+	return broker.Config{
+		Addr: c.MQTTAddr, Logger: log,
+		UsersFile: c.UsersFile, AllowAnonymous: c.AllowAnonymous,
+		TLS: c.TLS, WebSocket: c.WebSocket, Limits: c.Limits,
+	}
+}
+
+// badAddr says what is wrong with a listen address, "" when nothing.
+func badAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "want host:port or :port"
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port == "" || n > 65535 {
+		return "the port is a number from 0 to 65535"
+	}
+	return ""
+}
+
 func (c Config) validate() error {
-	for name, addr := range map[string]string{"mqtt": c.MQTTAddr, "http": c.HTTPAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("%s %q: want host:port or :port", name, addr)
+	for _, a := range []struct{ name, addr, example string }{
+		{"mqtt", c.MQTTAddr, ":1883"}, {"http", c.HTTPAddr, ":8080"}, {"pprof", c.Pprof, "127.0.0.1:6060"},
+	} {
+		if a.addr == "" && a.name == "pprof" {
+			continue // off
+		}
+		if why := badAddr(a.addr); why != "" {
+			return fmt.Errorf("%s %q: %s (%s)", a.name, a.addr, why, a.example)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Pprof); c.Pprof != "" && err != nil {
-		return fmt.Errorf("pprof %q: want host:port (127.0.0.1:6060)", c.Pprof)
+	// What the brokers would refuse at start, said now: `hub config`
+	// checks a file before the service restarts with it.
+	if c.Broker != nil {
+		if err := c.Broker.Check(); err != nil {
+			return err
+		}
+	} else if err := c.brokerConfig(nil).Check(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return errors.New("data: want a folder")

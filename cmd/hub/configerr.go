@@ -54,7 +54,41 @@ func positioned(path string, data []byte, err error) string {
 		}
 		return fmt.Sprintf("%s:%d:%d: %s", path, p.Line, p.Column, msg)
 	}
+	// A value a type read itself (a duration, the log level) fails with
+	// the library's words and no place; the value it quotes finds it.
+	if tk, want := culprit(data, err); tk != nil {
+		return wrong(tk, want)
+	}
 	return fmt.Sprintf("%s: %v", path, err)
+}
+
+// culprit finds the scalar of data whose value err quotes, for an error
+// of time.ParseDuration or slog.Level's UnmarshalText, and says what such a
+// value takes.
+func culprit(data []byte, err error) (*token.Token, string) {
+	msg := err.Error()
+	var want string
+	switch {
+	case strings.Contains(msg, "time: "):
+		want = "a duration such as 30s, 5m or 1h30m"
+	case strings.Contains(msg, "slog: level string"):
+		want = "debug, info, warn or error"
+	default:
+		return nil, ""
+	}
+	f, perr := parser.ParseBytes(data, 0)
+	if perr != nil {
+		return nil, ""
+	}
+	var found *token.Token
+	walkValues(f, func(_ string, _ *token.Token, value ast.Node) bool {
+		if tk := value.GetToken(); tk != nil && tk.Value != "" && strings.Contains(msg, strconv.Quote(tk.Value)) {
+			found = tk
+			return false
+		}
+		return true
+	})
+	return found, want
 }
 
 // oddShape finds what the decoder lets through unsaid: a second document
