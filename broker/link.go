@@ -55,6 +55,7 @@ type link struct {
 
 	mu        sync.Mutex
 	up        bool
+	downSince time.Time     // when it last went down (or started), while not up
 	upCh      chan struct{} // closed while up
 	connected bool          // setup succeeded once
 	running   bool          // run was started
@@ -68,9 +69,10 @@ func newLink(ep *endpoint, protocol uint, log *slog.Logger, handler paho.Message
 	l := &link{
 		ep: ep, log: log, setup: setup,
 		ctx: ctx, cancel: cancel,
-		lost: make(chan struct{}, 1),
-		done: make(chan struct{}),
-		upCh: make(chan struct{}),
+		lost:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		upCh:      make(chan struct{}),
+		downSince: time.Now(),
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(ep.url).
@@ -235,6 +237,7 @@ func (l *link) setUpLocked(up bool) {
 		close(l.upCh)
 	} else {
 		l.upCh = make(chan struct{})
+		l.downSince = time.Now()
 	}
 }
 
@@ -243,6 +246,16 @@ func (l *link) isUp() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.up && l.client.IsConnectionOpen()
+}
+
+// downErr says since when the link has not been up; nil while it is.
+func (l *link) downErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.up && l.client.IsConnectionOpen() {
+		return nil
+	}
+	return fmt.Errorf("not connected to the broker %s since %s", l.ep.url, l.downSince.Format(time.DateTime))
 }
 
 // waitUp waits until the link is up or ctx ends.

@@ -297,6 +297,10 @@ func (r *Remote) Command(ctx context.Context, c hearth.Command) (hearth.Event, e
 	return ev, nil
 }
 
+// ConnErr says why the hub cannot reach the broker now (not connected since
+// when); nil while it is connected and subscribed. /healthz reports it.
+func (r *Remote) ConnErr() error { return r.link.downErr() }
+
 // subscribed reports whether the hub's subscriptions cover topic, so that
 // the broker will send a publish there back to the hub.
 func (r *Remote) subscribed(topic string) bool {

@@ -125,6 +125,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			status, code = "degraded", http.StatusServiceUnavailable
 		}
 	}
+	var brokerErr error
+	if b := s.opts.Broker; b != nil {
+		if brokerErr = b.ConnErr(); brokerErr != nil {
+			status, code = "degraded", http.StatusServiceUnavailable
+		}
+	}
 	if s.opts.Accounts != nil && currentUser(r) == "" && !s.isLocal(r) {
 		// Without a login, say only whether the hub is well.
 		writeJSON(w, code, map[string]any{"status": status})
@@ -140,6 +146,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	if logErr != nil {
 		body["log_error"] = logErr.Error()
+	}
+	if brokerErr != nil {
+		body["broker_error"] = brokerErr.Error()
 	}
 	writeJSON(w, code, body)
 }

@@ -104,6 +104,9 @@ type Options struct {
 	WhatIf WhatIfRunner
 	// Progress reports the stream and log positions for /healthz.
 	Progress Progress
+	// Broker says why the hub cannot reach the MQTT broker it rides on
+	// (nil while it can) for /healthz; nil with the embedded broker.
+	Broker interface{ ConnErr() error }
 	// PageChannels name the notification channels whose notifications
 	// the page lists and the browser shows; ["page"] when empty.
 	PageChannels []string

@@ -208,6 +208,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			Logger:    log,
 		}
 		opts.PageChannels = pageChannels(cfg.Notify.Channels)
+		if a.remote != nil {
+			opts.Broker = a.remote
+		}
 		if a.engine != nil {
 			opts.Automations = a.engine
 			opts.Reloader = a.webReloader() // webadapter.go

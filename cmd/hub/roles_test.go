@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"hearth"
 	"hearth/broker"
@@ -127,5 +128,36 @@ func TestTheDemoRunsOnAnExternalBrokerThatAsksForALogin(t *testing.T) {
 	eventually(t, "the demo's hall motion sensor heard through Mosquitto", func() bool {
 		d, ok := app.devices.Device("hall_motion")
 		return ok && d.Availability == hearth.Online
+	})
+}
+
+// TestHealthzSaysWhenTheExternalBrokerIsGone rides on Mosquitto and stops
+// it: /healthz turns 503, degraded, saying since when the broker is out of
+// reach (commands fail meanwhile), and ok again once it is back. It used to
+// say ok throughout.
+func TestHealthzSaysWhenTheExternalBrokerIsGone(t *testing.T) {
+	m := mosquittotest.Start(t, "")
+	app, _ := startHubWith(t, "", func(c *Config) {
+		c.Broker = &broker.RemoteConfig{Endpoint: broker.Endpoint{URL: m.URL(), ClientID: "hearth-health", ReconnectMin: 100 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
+	})
+	url := "http://" + app.HTTPAddr().String() + "/healthz"
+	health := func() (int, map[string]any) {
+		var body map[string]any
+		code := getJSON(t, url, &body)
+		return code, body
+	}
+	if code, body := health(); code != 200 || body["status"] != "ok" {
+		t.Fatalf("connected: %d %v", code, body)
+	}
+	m.Stop()
+	eventually(t, "healthz degraded while the broker is gone", func() bool {
+		code, body := health()
+		msg, _ := body["broker_error"].(string)
+		return code == 503 && body["status"] == "degraded" && strings.Contains(msg, "not connected to the broker "+m.URL())
+	})
+	m.Resume()
+	eventually(t, "healthz ok once the broker is back", func() bool {
+		code, body := health()
+		return code == 200 && body["status"] == "ok" && body["broker_error"] == nil
 	})
 }
