@@ -100,7 +100,17 @@ type outbox struct {
 	mu   sync.Mutex
 	q    []hearth.Command
 	wake chan struct{}
+
+	// Of the flushing goroutine alone: since when a publication has been
+	// refused (the broker not reachable yet), and whether that was said.
+	stuck  time.Time
+	warned bool
 }
+
+// stuckWarn is how long publications may wait for the broker before it is
+// said as a warning: a hub riding on an external broker starts its own
+// devices a moment before it is connected, which is nothing to warn of.
+const stuckWarn = 30 * time.Second
 
 func newOutbox(cmd hearth.Commander, log *slog.Logger) *outbox {
 	return &outbox{cmd: cmd, log: log, wake: make(chan struct{}, 1)}
@@ -142,8 +152,20 @@ func (o *outbox) flush(ctx context.Context) bool {
 		ev, err := o.cmd.Command(ctx, c)
 		switch {
 		case err == nil:
+			if o.warned {
+				o.log.Info("state published again", "topic", c.Topic, "stuck_since", o.stuck.Format(time.DateTime))
+			}
+			o.stuck, o.warned = time.Time{}, false
 		case ev.Seq == 0 && ctx.Err() == nil && !errors.Is(err, hearth.ErrClosed):
-			o.log.Warn("state not published; trying again", "topic", c.Topic, "err", err)
+			if o.stuck.IsZero() {
+				o.stuck = time.Now()
+			}
+			if !o.warned && time.Since(o.stuck) >= stuckWarn {
+				o.warned = true
+				o.log.Warn("state not published for a while; still trying", "topic", c.Topic, "since", o.stuck.Format(time.DateTime), "err", err)
+			} else {
+				o.log.Debug("state not published; trying again", "topic", c.Topic, "err", err)
+			}
 			o.mu.Lock()
 			o.q = append([]hearth.Command{c}, o.q...)
 			o.mu.Unlock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +161,27 @@ func TestHealthzSaysWhenTheExternalBrokerIsGone(t *testing.T) {
 		code, body := health()
 		return code == 200 && body["status"] == "ok" && body["broker_error"] == nil
 	})
+}
+
+// TestAHubOnAnExternalBrokerStartsWithoutWarnings: the hub's own devices
+// publish their state a moment before the hub is connected to the broker,
+// and are published once it is. That used to be a warning at every start,
+// which told a newcomer something was wrong when nothing was.
+func TestAHubOnAnExternalBrokerStartsWithoutWarnings(t *testing.T) {
+	m := mosquittotest.Start(t, "")
+	logs := &lockedBuffer{}
+	cfg := Config{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"), BaseTopic: "home",
+		Broker: &broker.RemoteConfig{Endpoint: broker.Endpoint{URL: m.URL(), ClientID: "hearth-quiet"}}}
+	app, err := Start(t.Context(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	eventually(t, "the house mode published through Mosquitto", func() bool {
+		d, ok := app.devices.Device("house")
+		return ok && d.State["mode"] != nil && len(events(t, app.HTTPAddr().String(), "kind=command&topic=home/house")) > 0
+	})
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("warnings at a quiet start:\n%s", logs.String())
+	}
 }
