@@ -50,14 +50,10 @@ func (l *loader) logAction(fs fieldList) action {
 func (a *logAction) describe() string { return "log" }
 
 func (a *logAction) do(ctx context.Context, t *task) error {
-	msg, _ := a.msg.(string)
-	if tp, ok := a.msg.(*tmpl); ok {
-		v, err := t.renderTemplate(tp)
-		if err != nil {
-			t.fail("log", err)
-			return err
-		}
-		msg = textOf(v)
+	msg, err := t.text(a.msg)
+	if err != nil {
+		t.fail("log", err)
+		return err
 	}
 	t.r.eng.log.Log(ctx, a.level, msg, "automation", t.r.auto.ID, "run", t.r.id)
 	t.step("action", "log "+msg, "done", nil, 0, "")

@@ -144,19 +144,6 @@ func (a *notifyAction) describe() string {
 	return "notify " + strings.Join(a.channels, ", ")
 }
 
-// text renders a title or message.
-func (t *task) text(v any) (string, error) {
-	if tp, ok := v.(*tmpl); ok {
-		r, err := t.renderTemplate(tp)
-		if err != nil {
-			return "", err
-		}
-		return textOf(r), nil
-	}
-	s, _ := v.(string)
-	return s, nil
-}
-
 func (a *notifyAction) do(ctx context.Context, t *task) error {
 	desc := a.describe()
 	title, err := t.text(a.title)

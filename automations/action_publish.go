@@ -74,9 +74,9 @@ func (a *publishAction) describe() string { return a.desc }
 func (a *publishAction) do(ctx context.Context, t *task) error {
 	topic := a.topic
 	if a.topicTpl != nil {
-		v, err := t.renderTemplate(a.topicTpl)
+		var err error
+		topic, err = t.text(a.topicTpl)
 		if err == nil {
-			topic = textOf(v)
 			if why := hearth.TopicProblem(topic); why != "" {
 				err = fmt.Errorf("topic %q (from %q) %s", topic, a.topic, why)
 			}

@@ -3,6 +3,7 @@ package automations
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,6 +93,38 @@ func TestANearMissRecordsWhatWasFalseAndTheValuesItSaw(t *testing.T) {
 	info, _ := l.e.Get(context.Background(), "dark")
 	if len(info.NearMisses) != 4 || info.NearMisses[0].Seq == 0 || info.NearMisses[0].Trigger != "device motion when occupancy == true" {
 		t.Errorf("Get shows near misses %+v", info.NearMisses)
+	}
+}
+
+func TestANearMissOfAnExpressionThatFailsShowsItsError(t *testing.T) {
+	cases := []struct {
+		name, trigger, conditions string
+		send                      func(l *live)
+	}{
+		{"the when of a device trigger", `{device: thermo, when: "temperature > 25"}`, `[]`,
+			func(l *live) { l.state("thermo", `{"temperature":"26.5"}`) }},
+		{"the when of an mqtt trigger", `{mqtt: thermo, when: "payload.temperature > 25"}`, `[]`,
+			func(l *live) { l.message("thermo", `{"temperature":"26.5"}`) }},
+		{"a condition", `{device: thermo}`, `["trigger.state.temperature > 25"]`,
+			func(l *live) { l.state("thermo", `{"temperature":"26.5"}`) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, `
+- id: hot
+  triggers: [`+tc.trigger+`]
+  conditions: `+tc.conditions+`
+  actions: [{publish: hot, payload: x}]
+`, nil)
+			tc.send(l)
+			misses, err := l.e.NearMisses(context.Background(), "hot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(misses) != 1 || misses[0].Values["error"] == nil || !strings.Contains(fmt.Sprint(misses[0].Values["error"]), "string > int") {
+				t.Errorf("near misses %+v, want one whose error says string > int", misses)
+			}
+		})
 	}
 }
 

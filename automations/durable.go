@@ -15,7 +15,9 @@ import (
 // when they fire or are cancelled (a restart-mode run, a reload that
 // changes or removes the automation, disabling it), inside a `parallel`
 // too: each branch stores its own, under its own path, so the stored
-// timers of a run are the branches still going. Close does not delete
+// timers of a run are the branches still going. A `for:` window that
+// fires stays stored, marked Fired, until its `when` stops holding, so
+// that a restart does not fire the same hold again. Close does not delete
 // them: the next start restores them (Resume). A stored timer holds a
 // timerState.
 
@@ -49,6 +51,9 @@ type timerState struct {
 	Forever bool `json:"forever,omitempty"`
 	// Trigger is the position of a `for:` window's trigger.
 	Trigger int `json:"trigger,omitempty"`
+	// Fired marks a `for:` window that fired and whose `when` still holds:
+	// it has no due time (foreverDue) and is not armed again after a restart.
+	Fired bool `json:"fired,omitempty"`
 	// Cause and Vars are the run's cause and trigger variables.
 	Cause hearth.Cause `json:"cause"`
 	Vars  triggerVars  `json:"vars"`
@@ -56,8 +61,9 @@ type timerState struct {
 	Armed time.Time `json:"armed"`
 }
 
-// foreverDue is the Due stored for a wait without a timeout: later than
-// any real timer, and still a time the store can keep (as Unix nanoseconds).
+// foreverDue is the Due stored for a wait without a timeout and a fired
+// window: later than any real timer, and still a time the store can keep
+// (as Unix nanoseconds).
 var foreverDue = time.Date(2200, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // saveTimer stores a run's timer.
@@ -69,13 +75,19 @@ func (e *Engine) saveTimer(id string, r *run, due time.Time, st timerState) {
 	e.writeTimer(id, r.auto.ID, due, st)
 }
 
-// saveWindow stores a `for:` window.
-func (e *Engine) saveWindow(id string, rn *runner, t *deviceTrigger, w *window) {
+// saveWindow stores a `for:` window: armed, with its due time and the
+// event that armed it, or fired.
+func (e *Engine) saveWindow(rn *runner, w *window) {
 	if e.writer == nil {
 		return
 	}
-	st := timerState{Kind: timerFor, Hash: rn.def().Hash, Trigger: t.idx, Cause: hearth.Cause{Seq: w.seq, Source: "automation"}, Vars: w.vars, Armed: e.clock.Now()}
-	e.writeTimer(id, rn.def().ID, w.due, st)
+	w.stored = windowID(rn.def().ID, w.trig)
+	st := timerState{Kind: timerFor, Hash: rn.def().Hash, Trigger: w.trig, Fired: w.fired, Armed: e.clock.Now()}
+	due := foreverDue
+	if !w.fired {
+		st.Cause, st.Vars, due = hearth.Cause{Seq: w.seq, Source: "automation"}, w.vars, w.due
+	}
+	e.writeTimer(w.stored, rn.def().ID, due, st)
 }
 
 func (e *Engine) writeTimer(id, auto string, due time.Time, st timerState) {

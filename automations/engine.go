@@ -280,10 +280,10 @@ func (e *Engine) Handle(ev hearth.Event) {
 	case hearth.KindMessage, hearth.KindCommand:
 		s.matched = l.set.index.topics.match(ev.Topic, s.matched[:0])
 		for _, t := range s.matched {
-			if t.fires(s) {
+			if ok, err := t.fires(s); ok {
 				e.fire(l, &t.triggerBase, s)
 			} else {
-				e.missWhen(l.runners[t.auto.pos], &t.triggerBase, t.when, s.mqttEnv(), s)
+				e.missWhen(l.runners[t.auto.pos], &t.triggerBase, t.when, s.mqttEnv(), s, err)
 			}
 		}
 	}
@@ -303,7 +303,7 @@ func (e *Engine) Close() {
 		for _, rn := range l.runners {
 			for _, w := range rn.windows {
 				if w != nil {
-					w.disarm(e, false)
+					w.stop()
 				}
 			}
 		}

@@ -36,6 +36,18 @@ func TestADeviceTriggerFiresOnTheEdgeOfItsWhen(t *testing.T) {
 			want:   []uint64{1},
 		},
 		{
+			name:   "a first state fires a when about an attribute it does not have, as the state before it is unknown",
+			when:   `state != "ON"`,
+			states: []string{`{"linkquality":80}`, `{"linkquality":70}`, `{"state":"OFF"}`, `{"state":"ON"}`, `{"state":"OFF"}`},
+			want:   []uint64{1, 5},
+		},
+		{
+			name:   "a first state fires a when that an attribute is missing",
+			when:   "humidity == nil",
+			states: []string{`{"temperature":20}`, `{"temperature":21}`, `{"humidity":50}`, `{"temperature":22}`},
+			want:   []uint64{1, 4},
+		},
+		{
 			name:   "a missing attribute counts as false, not as an error that fires",
 			when:   "temperature > 25",
 			states: []string{`{"humidity":50}`, `{"humidity":60,"temperature":30}`, `{"humidity":60}`, `{"temperature":26}`},

@@ -16,17 +16,17 @@ import (
 
 // deviceEvent applies a state event to one device trigger.
 func (e *Engine) deviceEvent(l *loaded, t *deviceTrigger, s *scope) {
-	v := t.check(s)
+	v, err := t.check(s)
 	rn := l.runners[t.auto.pos]
 	if t.hold > 0 {
-		e.windowEvent(rn, t, s, v)
+		e.windowEvent(rn, t, s, v, err)
 		return
 	}
 	switch v {
 	case verdictEdge:
 		e.fire(l, &t.triggerBase, s)
 	case verdictFalse:
-		e.missWhen(rn, &t.triggerBase, t.when, s.newEnv(t.when), s)
+		e.missWhen(rn, &t.triggerBase, t.when, s.newEnv(t.when), s, err)
 	}
 }
 
@@ -59,14 +59,7 @@ func (e *Engine) tryStart(rn *runner, tb *triggerBase, ev *evaluator, env *runEn
 	}
 	if failed, err := allHold(ev, env, a.conditions); failed != nil {
 		into := ev.scratchValues()
-		values := failed.explain(ev, env, into)
-		if err != nil {
-			if values == nil {
-				values = into
-			}
-			values["error"] = err.Error()
-		}
-		miss("condition", failed.text(), values)
+		miss("condition", failed.text(), withError(failed.explain(ev, env, into), into, err))
 		if e.log.Enabled(context.Background(), slog.LevelDebug) {
 			e.log.Debug("condition not met", "automation", a.ID, "seq", seq, "condition", failed.text())
 		}
@@ -103,13 +96,28 @@ func (e *Engine) tryStart(rn *runner, tb *triggerBase, ev *evaluator, env *runEn
 	}
 }
 
-// missWhen records a trigger whose `when` was false.
-func (e *Engine) missWhen(rn *runner, tb *triggerBase, x *expression, env any, s *scope) {
+// missWhen records a trigger whose `when` was false, or failed with err.
+func (e *Engine) missWhen(rn *runner, tb *triggerBase, x *expression, env any, s *scope, err error) {
 	if x == nil {
 		return
 	}
-	values := x.values(&s.ev.vm, env, s.ev.scratchValues())
+	into := s.ev.scratchValues()
+	values := withError(x.values(&s.ev.vm, env, into), into, err)
 	rn.stats.miss(hearth.NearMiss{Time: s.time(), Seq: s.event.Seq, Trigger: tb.desc, Reason: "when", Text: x.src, Values: values})
+}
+
+// withError adds the error an expression failed with (if any) to the
+// values of its near miss; into is the scratch map the values are in, or
+// go into when the expression read none.
+func withError(values, into map[string]any, err error) map[string]any {
+	if err == nil {
+		return values
+	}
+	if values == nil {
+		values = into
+	}
+	values["error"] = err.Error()
+	return values
 }
 
 // stopTrace keeps the trace of a run the guards refused.

@@ -103,9 +103,13 @@ type house struct {
 func newHouse() *house { return &house{state: map[string][]byte{}} }
 
 // set returns the state event of device's state becoming the JSON object js.
+// A device's first state has {} before it, as the devices stage sends it.
 func (h *house) set(device, js string) hearth.Event {
 	h.seq++
-	prev := h.state[device]
+	prev, ok := h.state[device]
+	if !ok {
+		prev = []byte("{}")
+	}
 	h.state[device] = []byte(js)
 	return hearth.Event{
 		Seq: h.seq, Time: time.Unix(int64(h.seq), 0), Kind: hearth.KindState,

@@ -130,10 +130,14 @@ func (l *live) publish(ev hearth.Event) hearth.Event {
 	return out
 }
 
-// state publishes a state event of device, as the devices stage would.
+// state publishes a state event of device, as the devices stage would:
+// after {} when it is the device's first.
 func (l *live) state(device, js string) hearth.Event {
 	l.t.Helper()
-	prev, _ := l.lastState(device)
+	prev, ok := l.lastState(device)
+	if !ok {
+		prev = []byte("{}")
+	}
 	return l.publish(hearth.Event{Kind: hearth.KindState, Topic: "home/" + device, Device: device, Payload: []byte(js), Prev: prev})
 }
 

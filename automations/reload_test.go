@@ -210,3 +210,41 @@ func problemLines(ps []Problem) []string {
 	}
 	return out
 }
+
+func TestAReloadKeepsTheDueTimeOfSchedulesItDoesNotChange(t *testing.T) {
+	const every = `
+- id: every
+  triggers: [{cron: "@every 20s"}]
+  actions: [{publish: tick, payload: x}]
+`
+	const other = `
+- id: other
+  triggers: [{mqtt: go}]
+  actions: [{publish: other, payload: x}]
+`
+	cases := []struct {
+		name   string
+		reload string // loaded 15s in
+		want   []string
+	}{
+		{"a reload that changes nothing keeps the next firing", every + other,
+			[]string{"20:00:20 tick x every#1", "20:00:40 tick x every#2"}},
+		{"a reload that changes another automation keeps the next firing", every + strings.ReplaceAll(other, "payload: x", "payload: y"),
+			[]string{"20:00:20 tick x every#1", "20:00:40 tick x every#2"}},
+		{"a reload that changes the schedule's automation starts it afresh", strings.ReplaceAll(every, "payload: x", "payload: y") + other,
+			[]string{"20:00:35 tick y every#1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, every+other, nil)
+			l.advance(15 * time.Second)
+			set, err := l.e.LoadBytes("automations.yaml", []byte(tc.reload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.e.Replace(set)
+			l.advance(30 * time.Second)
+			want(t, "commands", l.commands(), tc.want)
+		})
+	}
+}

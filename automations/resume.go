@@ -24,10 +24,11 @@ import (
 // was down and the automation says `missed: fire` (the default); with
 // `missed: skip` the run is dropped. A stored `for:` window is reconciled
 // against the device's current state: it is dropped when its `when` no
-// longer holds, re-armed for the rest of its window when it still does, and
-// fired at once (missed: fire) or dropped (missed: skip) when its window
-// ended while the hub was down. A timer whose automation was removed or
-// changed since it was stored is dropped: its resume point would not fit.
+// longer holds, re-armed for the rest of its window when it still does (or
+// kept from firing again when it had fired), and fired at once (missed:
+// fire) or dropped (missed: skip) when its window ended while the hub was
+// down. A timer whose automation was removed or changed since it was
+// stored is dropped: its resume point would not fit.
 //
 // The stored timers of one run (the branches of a parallel that were still
 // waiting, one timer each) resume as one run: each branch at its place, a
@@ -156,24 +157,30 @@ func (e *Engine) restore(l *loaded, pt hearth.PendingTimer, now time.Time) *stor
 			drop("its condition no longer holds")
 			return nil
 		}
+		w := rn.windowFor(t.idx)
+		if st.Fired {
+			// The hold fired before the restart and goes on: not again.
+			w.fired, w.stored = true, pt.ID
+			return nil
+		}
 		due := pt.Due
 		if ns, ok := e.changed[t.device]; ok && t.when == nil && time.Unix(0, ns).After(st.Armed) {
 			due = time.Unix(0, ns).Add(t.hold) // the state changed since: the window starts again
 			missed = !due.After(now)
 		}
-		w := rn.windowFor(t.idx)
 		if missed {
 			if a.Missed == MissedSkip {
 				drop("its window ended while the hub was down (missed: skip)")
 				return nil
 			}
-			e.deleteTimer(pt.ID)
-			w.vars, w.seq, w.fired = st.Vars, st.Cause.Seq, true
+			w.vars, w.seq = st.Vars, st.Cause.Seq
+			e.markFired(rn, w)
 			e.log.Info("for window fired at start: it ended while the hub was down", "automation", a.ID, "timer", pt.ID)
 			e.fireWindow(rn, w)
 			return nil
 		}
-		e.arm(rn, t, w, due, st.Cause.Seq, time.Time{}, st.Vars, due != pt.Due)
+		w.stored = pt.ID
+		e.arm(rn, w, due, st.Cause.Seq, time.Time{}, st.Vars, due != pt.Due)
 		e.log.Info("for window restored", "automation", a.ID, "timer", pt.ID, "due", due)
 	default:
 		drop("unknown kind " + string(st.Kind))

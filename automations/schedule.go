@@ -25,9 +25,22 @@ type schedEntry struct {
 	due time.Time
 }
 
-// rebuild lists the time triggers of l, each at its next time after now.
+// schedKey names a time trigger across a swap: an automation that did not
+// change keeps its runner, and its triggers keep their positions.
+type schedKey struct {
+	rn  *runner
+	idx int
+}
+
+// rebuildSchedule lists the time triggers of l. Those of an automation that
+// did not change keep their due time (a reload must not restart an `@every
+// 20s`); the others are due at their next time after now.
 func (e *Engine) rebuildSchedule(l *loaded) {
 	e.sched.stop()
+	kept := make(map[schedKey]time.Time, len(e.sched.entries))
+	for _, en := range e.sched.entries {
+		kept[schedKey{en.rn, en.t.base().idx}] = en.due
+	}
 	e.sched.entries = e.sched.entries[:0]
 	now := e.clock.Now()
 	warned := false
@@ -36,11 +49,15 @@ func (e *Engine) rebuildSchedule(l *loaded) {
 			warned = true
 			e.log.Warn("sun triggers never fire: the hub's location (latitude, longitude) is not configured", "automation", t.base().auto.ID)
 		}
-		due := t.next(now, &e.where)
+		rn := l.runners[t.base().auto.pos]
+		due, ok := kept[schedKey{rn, t.base().idx}]
+		if !ok {
+			due = t.next(now, &e.where)
+		}
 		if due.IsZero() {
 			continue
 		}
-		e.sched.entries = append(e.sched.entries, schedEntry{rn: l.runners[t.base().auto.pos], t: t, due: due})
+		e.sched.entries = append(e.sched.entries, schedEntry{rn: rn, t: t, due: due})
 	}
 	e.armSchedule()
 }

@@ -210,14 +210,11 @@ func (s *scope) runEnv() *runEnv {
 }
 
 // eval evaluates x for automation a; an error (a missing attribute compared
-// with a number) counts as false.
-func (s *scope) eval(a *Automation, x *expression, env any) bool {
+// with a number) counts as false, and is returned for the near miss.
+func (s *scope) eval(a *Automation, x *expression, env any) (bool, error) {
 	ok, err := x.eval(&s.ev.vm, env)
-	if err != nil {
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("expression failed; taken as false", "automation", a.ID, "seq", s.event.Seq, "expr", x.src, "err", err)
-		}
-		return false
+	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("expression failed; taken as false", "automation", a.ID, "seq", s.event.Seq, "expr", x.src, "err", err)
 	}
-	return ok
+	return ok, err
 }

@@ -125,7 +125,8 @@ func (e *Engine) Reload(path string) (Changes, error) {
 
 // Replace swaps in a new set of automations; the next event is matched
 // against it. It is a diff by id: an automation whose definition (Hash) did
-// not change keeps its runs, armed `for:` windows and pending timers; one
+// not change keeps its runs, `for:` windows, pending timers and the due
+// times of its time triggers; one
 // that changed or was removed has its runs cancelled, its windows disarmed
 // and its stored timers deleted. Run numbers carry on for ids that stay.
 // The problems of a failed Reload are cleared.
@@ -202,8 +203,7 @@ func (e *Engine) Replace(set *Set) Changes {
 func (e *Engine) retire(rn *runner, why string) {
 	for _, w := range rn.windows {
 		if w != nil {
-			w.disarm(e, true)
-			w.fired = false
+			w.forget(e)
 		}
 	}
 	rn.mu.Lock()

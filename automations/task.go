@@ -43,7 +43,15 @@ func (t *task) render(p *payload) ([]byte, error) {
 	return p.render(t.evaluator(), t.env())
 }
 
-func (t *task) renderTemplate(tp *tmpl) (any, error) { return tp.render(t.evaluator(), t.env()) }
+// text renders a string that may be a template (a topic, a log line, a
+// notification's title or message) as text.
+func (t *task) text(v any) (string, error) {
+	if tp, ok := v.(*tmpl); ok {
+		return tp.text(t.evaluator(), t.env())
+	}
+	s, _ := v.(string)
+	return s, nil
+}
 
 // check evaluates conditions and records the step; a condition that fails
 // to evaluate counts as not holding.

@@ -3,7 +3,9 @@ package automations
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -67,6 +69,16 @@ func (l *loader) template(n ast.Node, s string) (any, bool) {
 	return t, ok
 }
 
+// text renders the template where only text goes (a topic, a log line,
+// a notification), whatever the type of its value.
+func (t *tmpl) text(ev *evaluator, env *runEnv) (string, error) {
+	v, err := t.render(ev, env)
+	if err != nil {
+		return "", err
+	}
+	return textOf(v, ev.loc, env.Now), nil
+}
+
 // render evaluates the template.
 func (t *tmpl) render(ev *evaluator, env *runEnv) (any, error) {
 	if t.whole != nil {
@@ -86,19 +98,25 @@ func (t *tmpl) render(ev *evaluator, env *runEnv) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("template %q: %w", t.src, err)
 		}
-		b.WriteString(textOf(v))
+		b.WriteString(textOf(v, ev.loc, env.Now))
 	}
 	return b.String(), nil
 }
 
-// textOf writes a value into text: strings as they are, nothing as
-// nothing, the rest as JSON.
-func textOf(v any) string {
+// textOf writes a value into text as people read it: strings as they are,
+// nothing as nothing, durations and times as durationText and timeText
+// write them (Go's "24.889638327s" makes a poor notification), the rest as
+// JSON. loc is the hub's zone and now the run's.
+func textOf(v any, loc *time.Location, now time.Time) string {
 	switch v := v.(type) {
 	case string:
 		return v
 	case nil:
 		return ""
+	case time.Duration:
+		return durationText(v)
+	case time.Time:
+		return timeText(v, loc, now)
 	case fmt.Stringer:
 		return v.String()
 	}
@@ -107,6 +125,47 @@ func textOf(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// durationUnits are the units of durationText, largest first.
+var durationUnits = [...]struct {
+	secs int64
+	name string
+}{{24 * 60 * 60, "d"}, {60 * 60, "h"}, {60, "m"}, {1, "s"}}
+
+// durationText writes a duration rounded to the second, in its two largest
+// units: "25s", "3m 10s", "2h 5m", "3d 4h".
+func durationText(d time.Duration) string {
+	secs, sign := int64(d.Round(time.Second)/time.Second), ""
+	if secs < 0 {
+		secs, sign = -secs, "-"
+	}
+	i := 0
+	for i < len(durationUnits)-1 && secs < durationUnits[i].secs {
+		i++
+	}
+	u := durationUnits[i]
+	text := sign + strconv.FormatInt(secs/u.secs, 10) + u.name
+	if i+1 < len(durationUnits) {
+		next := durationUnits[i+1]
+		if n := secs % u.secs / next.secs; n > 0 {
+			text += " " + strconv.FormatInt(n, 10) + next.name
+		}
+	}
+	return text
+}
+
+// timeText writes a time in the hub's zone: its time of day ("07:30:00")
+// when it falls on the day of now, with its date ("2025-11-27 07:30:00")
+// when not.
+func timeText(t time.Time, loc *time.Location, now time.Time) string {
+	t, now = t.In(loc), now.In(loc)
+	y, m, d := t.Date()
+	ny, nm, nd := now.Date()
+	if y == ny && m == nm && d == nd {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format(time.DateTime)
 }
 
 // payload is a value to send: encoded once at load when it holds no

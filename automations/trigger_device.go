@@ -72,21 +72,28 @@ const (
 	verdictEdge
 )
 
-// check evaluates the trigger on the state event in s. The previous state
-// is evaluated with an empty prev: what came before it is not known.
-func (t *deviceTrigger) check(s *scope) verdict {
+// check evaluates the trigger on the state event in s; the error is why
+// the `when` failed on the new state, for its near miss. The `when` held
+// before when it holds on the previous state, unless that state is unknown:
+// a device's first state comes after one without attributes ({}), so a
+// `when` that holds on it is an edge. An attribute missing from a known
+// previous state reads as nil there, as in the new state: `temperature >
+// 25` fails (false) and `humidity == nil` holds.
+func (t *deviceTrigger) check(s *scope) (verdict, error) {
 	s.evaluated++
 	if t.when == nil {
 		if s.changed() {
-			return verdictEdge
+			return verdictEdge, nil
 		}
-		return verdictHeld
+		return verdictHeld, nil
 	}
-	if !s.eval(t.auto, t.when, s.newEnv(t.when)) {
-		return verdictFalse
+	if ok, err := s.eval(t.auto, t.when, s.newEnv(t.when)); !ok {
+		return verdictFalse, err
 	}
-	if s.eval(t.auto, t.when, s.prevEnv(t.when)) {
-		return verdictHeld
+	if len(s.prevAttrs()) > 0 {
+		if held, _ := s.eval(t.auto, t.when, s.prevEnv(t.when)); held {
+			return verdictHeld, nil
+		}
 	}
-	return verdictEdge
+	return verdictEdge, nil
 }

@@ -39,12 +39,12 @@ func (l *loader) mqttTrigger(b triggerBase, fs fieldList) trigger {
 
 func (t *mqttTrigger) addTo(ix *index) { ix.topics.insert(t.filter, t) }
 
-// fires reports whether the message in s fires the trigger; the index has
-// already matched the topic.
-func (t *mqttTrigger) fires(s *scope) bool {
+// fires reports whether the message in s fires the trigger (and why its
+// `when` failed, for the near miss); the index has already matched the topic.
+func (t *mqttTrigger) fires(s *scope) (bool, error) {
 	s.evaluated++
 	if t.when == nil {
-		return true
+		return true, nil
 	}
 	env := s.mqttEnv()
 	env.This = thisVars{ID: t.auto.ID, Description: t.auto.Description}

@@ -29,9 +29,9 @@ func TestAForWindowFiresAfterTheWindowAndNotIfTheStateFlipsBack(t *testing.T) {
 	l.advance(5 * time.Minute) // 20:19 fires
 	l.advance(time.Hour)       // holding on does not fire again
 	want(t, "commands", l.commands(), []string{"20:19:00 notify door open door door_left_open#1"})
-	if ids := l.timerIDs(); len(ids) != 0 {
-		t.Errorf("stored timers after the window fired: %v", ids)
-	}
+	want(t, "stored timers while the window that fired holds", l.timerIDs(), []string{"door_left_open/for/0"})
+	l.state("door", `{"contact":true}`)
+	want(t, "stored timers once it stopped holding", l.timerIDs(), nil)
 }
 
 func TestAThresholdFiresOnceOnCrossingThroughTheBus(t *testing.T) {

@@ -7,10 +7,10 @@ import (
 
 // window is a device trigger's `for:` window on one runner: armed when the
 // trigger's `when` starts to hold, fired when it has held for the whole
-// window, forgotten when it stops holding first. It is stored while armed,
-// so a restart reconciles it against the device's state. Windows belong to
-// the runner (by trigger position), so a reload that keeps the automation
-// keeps them armed.
+// window, forgotten when it stops holding. It is stored while armed, so a
+// restart reconciles it against the device's state, and once fired, so a
+// restart does not fire the same hold again. Windows belong to the runner
+// (by trigger position), so a reload that keeps the automation keeps them.
 type window struct {
 	trig   int
 	armed  bool
@@ -21,7 +21,7 @@ type window struct {
 	seq    uint64 // the event that armed it
 	evTime time.Time
 	vars   triggerVars
-	stored string // the stored timer's id, "" when not stored
+	stored string // the id of what is stored of it (armed or fired), "" when nothing is
 }
 
 // windowFor returns the runner's window for trigger idx.
@@ -39,24 +39,22 @@ func (rn *runner) windowFor(idx int) *window {
 func windowID(auto string, trig int) string { return auto + "/for/" + strconv.Itoa(trig) }
 
 // windowEvent applies a state event to a `for:` trigger. The caller holds handleMu.
-func (e *Engine) windowEvent(rn *runner, t *deviceTrigger, s *scope, v verdict) {
+func (e *Engine) windowEvent(rn *runner, t *deviceTrigger, s *scope, v verdict, err error) {
 	w := rn.windowFor(t.idx)
 	switch {
 	case v == verdictFalse:
 		if w.armed {
 			e.log.Debug("for window reset: the condition stopped holding", "automation", rn.def().ID, "trigger", t.desc, "seq", s.event.Seq)
 		}
-		w.disarm(e, true)
-		w.fired = false
-		e.missWhen(rn, &t.triggerBase, t.when, s.newEnv(t.when), s)
+		w.forget(e)
+		e.missWhen(rn, &t.triggerBase, t.when, s.newEnv(t.when), s, err)
 	case t.when == nil && v == verdictEdge:
 		// Without a when, the window waits for the state to stop changing.
-		w.disarm(e, true)
-		w.fired = false
-		e.arm(rn, t, w, s.time().Add(t.hold), s.event.Seq, s.event.Time, e.eventVars(t, s), true)
+		w.forget(e)
+		e.arm(rn, w, s.time().Add(t.hold), s.event.Seq, s.event.Time, e.eventVars(t, s), true)
 	case t.when == nil:
 	case !w.armed && !w.fired:
-		e.arm(rn, t, w, s.time().Add(t.hold), s.event.Seq, s.event.Time, e.eventVars(t, s), true)
+		e.arm(rn, w, s.time().Add(t.hold), s.event.Seq, s.event.Time, e.eventVars(t, s), true)
 	}
 }
 
@@ -70,35 +68,36 @@ func (e *Engine) eventVars(t *deviceTrigger, s *scope) triggerVars {
 
 // arm starts a window due at due; store says to store it (a restored
 // window is stored already).
-func (e *Engine) arm(rn *runner, t *deviceTrigger, w *window, due time.Time, seq uint64, evTime time.Time, vars triggerVars, store bool) {
+func (e *Engine) arm(rn *runner, w *window, due time.Time, seq uint64, evTime time.Time, vars triggerVars, store bool) {
 	w.armed, w.due, w.seq, w.evTime, w.vars = true, due, seq, evTime, vars
 	w.gen++
 	gen := w.gen
-	if e.persist != nil {
-		w.stored = windowID(rn.def().ID, t.idx)
-		if store {
-			e.saveWindow(w.stored, rn, t, w)
-		}
+	if store {
+		e.saveWindow(rn, w)
 	}
 	d := due.Sub(e.clock.Now())
 	w.timer = e.clock.AfterFunc(max(d, 0), func() { e.windowFire(rn, w, gen) })
 }
 
-// disarm stops a window; forget also deletes its stored timer (not at
-// Close: a window armed when the hub stops is reconciled at the next start).
-func (w *window) disarm(e *Engine, forget bool) {
+// stop stops a window's timer, and leaves what is stored of it: at Close,
+// the next start reconciles it.
+func (w *window) stop() {
 	if !w.armed {
 		return
 	}
 	w.armed = false
 	w.gen++
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	if forget && w.stored != "" {
+	w.timer.Stop()
+}
+
+// forget ends a window's hold: its timer, its firing and what is stored of it.
+func (w *window) forget(e *Engine) {
+	w.stop()
+	w.fired = false
+	if w.stored != "" {
 		e.deleteTimer(w.stored)
+		w.stored = ""
 	}
-	w.stored = ""
 }
 
 // windowFire fires a window that held for its whole length.
@@ -108,12 +107,16 @@ func (e *Engine) windowFire(rn *runner, w *window, gen uint64) {
 	if !w.armed || w.gen != gen || e.stopping() {
 		return
 	}
-	w.armed, w.fired = false, true
-	if w.stored != "" {
-		e.deleteTimer(w.stored)
-		w.stored = ""
-	}
+	e.markFired(rn, w)
 	e.fireWindow(rn, w)
+}
+
+// markFired notes that a window's hold has fired, and stores that in place
+// of its timer: until the `when` stops holding it does not fire again,
+// restart or not.
+func (e *Engine) markFired(rn *runner, w *window) {
+	w.armed, w.fired = false, true
+	e.saveWindow(rn, w)
 }
 
 // fireWindow starts a run for a window; the caller holds handleMu.
