@@ -1,6 +1,9 @@
 package hearth
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Availability is what a device last said about being reachable.
 type Availability string
@@ -45,4 +48,30 @@ func (m DeviceMeta) Or(info DeviceInfo) DeviceMeta {
 		return DeviceMeta{Name: info.Name, Room: info.Room}
 	}
 	return m
+}
+
+// MaxDeviceID bounds a device id, in bytes.
+const MaxDeviceID = 128
+
+// DeviceIDProblem says what is wrong with a device id, in words to put
+// after the id in an error, or "" when it is one: one topic level (it is
+// one in <base>/<id>) of at most MaxDeviceID bytes of UTF-8, without
+// wildcards, white space or control characters. The adapters make ids of
+// what devices call themselves to fit it; the API and the devices file
+// take no other.
+func DeviceIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is empty"
+	case len(id) > MaxDeviceID:
+		return "is longer than 128 bytes"
+	case !utf8.ValidString(id):
+		return "is not valid UTF-8"
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '/' || c == '+' || c == '#' || c <= ' ' || c == 0x7f {
+			return "is not one topic level without wildcards, spaces or control characters"
+		}
+	}
+	return ""
 }

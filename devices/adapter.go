@@ -272,9 +272,6 @@ func (r *Registry) setMetaLocked(id string, m *meta) {
 	r.meta[strings.Clone(id)] = m
 }
 
-// maxIDLen bounds a device id, as the HTTP API does.
-const maxIDLen = 128
-
 // deviceID turns a name a device goes by (a Zigbee2MQTT friendly name, a
 // Tasmota topic, a Home Assistant node id) into a device id: one topic level
 // with no wildcards or white space, at most 128 bytes. Characters that do not
@@ -288,7 +285,7 @@ func deviceID(name string) string {
 		if c == utf8.RuneError || c < utf8.RuneSelf && badIDByte(byte(c)) {
 			c = '_'
 		}
-		if b.Len()+utf8.RuneLen(c) > maxIDLen {
+		if b.Len()+utf8.RuneLen(c) > hearth.MaxDeviceID {
 			break
 		}
 		b.WriteRune(c)
@@ -299,16 +296,8 @@ func deviceID(name string) string {
 	return b.String()
 }
 
-// validID reports whether id is a device id as it is: one topic level of
-// at most maxIDLen bytes of UTF-8, without wildcards, white space or
-// control characters.
-func validID(id string) bool {
-	ok := id != "" && len(id) <= maxIDLen && utf8.ValidString(id)
-	for i := 0; ok && i < len(id); i++ {
-		ok = !badIDByte(id[i])
-	}
-	return ok
-}
+// validID reports whether id is a device id as it is (hearth.DeviceIDProblem).
+func validID(id string) bool { return hearth.DeviceIDProblem(id) == "" }
 
 func badIDByte(c byte) bool {
 	return c == '/' || c == '+' || c == '#' || c <= ' ' || c == 0x7f

@@ -58,8 +58,8 @@ func parseHubCommand(payload []byte) (hubCommand, error) {
 // caller sets it and publishes them in order through a hearth.Commander.
 // Every error wraps hearth.ErrBadCommand.
 func (r *Registry) CommandFor(id string, payload []byte) ([]hearth.Command, error) {
-	if !validID(id) {
-		return nil, badCommand("device id %q is not valid: one topic level of at most %d bytes, no wildcards, spaces or control characters", id, maxIDLen)
+	if why := hearth.DeviceIDProblem(id); why != "" {
+		return nil, badCommand("device id %q is not valid: it %s", id, why)
 	}
 	c, err := parseHubCommand(payload)
 	if err != nil {

@@ -172,8 +172,8 @@ func (y *yreader) device(n ast.Node, i int) *fileDevice {
 	d := &fileDevice{}
 	if f, ok := fs.get("id"); ok {
 		if id, ok := y.str(f, "id"); ok {
-			if id == "" || deviceID(id) != id {
-				y.errorf(f.value, "id %q is not a device id: one topic level of at most %d bytes, no /, +, # or spaces", id, maxIDLen)
+			if why := hearth.DeviceIDProblem(id); why != "" {
+				y.errorf(f.value, "id %q %s", id, why)
 			} else {
 				d.id = id
 				y.entry = id

@@ -148,7 +148,7 @@ func TestDevicesFileProblems(t *testing.T) {
 		{name: "a missing id", yaml: "- name: Lamp\n",
 			want: []string{"f.yaml:1:3: device #1: missing id (every device needs one)"}},
 		{name: "an id that is not a device id", yaml: "- id: hall/light\n",
-			want: []string{`f.yaml:1:7: device #1: id "hall/light" is not a device id: one topic level of at most 128 bytes, no /, +, # or spaces`}},
+			want: []string{`f.yaml:1:7: device #1: id "hall/light" is not one topic level without wildcards, spaces or control characters`}},
 		{name: "an id given twice", yaml: "- id: a\n- id: b\n- id: a\n",
 			want: []string{"f.yaml:3:3: device a: duplicate id \"a\": also at line 1, column 3"}},
 		{name: "a key given twice", yaml: "- id: a\n  name: x\n  name: y\n",

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
@@ -18,8 +17,6 @@ import (
 // maxBodyBytes bounds a request body: a command or a device's name is a
 // few hundred bytes.
 const maxBodyBytes = 16 << 10
-
-var deviceID = regexp.MustCompile(`^[^/#+\s]{1,128}$`)
 
 // route is one endpoint of the API: a ServeMux pattern and its handler.
 type route struct {

@@ -49,10 +49,12 @@ func TestDevicesAPI(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a device id with a wildcard is a 400", func(t *testing.T) {
-		var e errorBody
-		if code := get(t, url+"/api/devices/a+b", &e); code != 400 || !strings.Contains(e.Error, "not valid") {
-			t.Fatalf("%d %+v", code, e)
+	t.Run("a device id with a wildcard or a control character is a 400, by the registry's rule", func(t *testing.T) {
+		for _, id := range []string{"a+b", "a%01b", strings.Repeat("x", 129)} {
+			var e errorBody
+			if code := get(t, url+"/api/devices/"+id, &e); code != 400 || !strings.Contains(e.Error, "not valid") {
+				t.Fatalf("%s: %d %+v", id, code, e)
+			}
 		}
 	})
 }

@@ -35,8 +35,8 @@ type deviceJSON struct {
 func (s *Server) withDevice(h func(w http.ResponseWriter, r *http.Request, id string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if !deviceID.MatchString(id) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("device id %q is not valid: one topic level, no wildcards or spaces", id))
+		if why := hearth.DeviceIDProblem(id); why != "" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("device id %q is not valid: it %s", id, why))
 			return
 		}
 		h(w, r, id)
