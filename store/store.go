@@ -44,9 +44,8 @@ func (notFoundError) NotFound() bool { return true }
 type Store struct {
 	log  *slog.Logger
 	path string
-	w    *sql.DB  // exactly one connection: every write goes through it
-	r    *sql.DB  // read-only pool
-	lock *os.File // held by the process recording to the log (Lock)
+	w    *sql.DB // exactly one connection: every write goes through it
+	r    *sql.DB // read-only pool
 
 	upsertDevice *sql.Stmt
 	setStateSeq  *sql.Stmt
@@ -257,10 +256,6 @@ func (s *Store) Close() error {
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
-	}
-	if s.lock != nil {
-		errs = append(errs, s.lock.Close()) // lets the lock go
-		s.lock = nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close store: %w", err)

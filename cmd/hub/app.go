@@ -31,6 +31,7 @@ const shutdownTimeout = 10 * time.Second
 type App struct {
 	log     *slog.Logger
 	store   *store.Store
+	lock    *store.LogLock // nil without the recorder role
 	bus     *hearth.Bus
 	devices *devices.Registry
 	engine  *automations.Engine
@@ -74,13 +75,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			return a, err
 		}
 	}
-	if a.store, err = store.Open(filepath.Join(cfg.DataDir, "hearth.db"), log); err != nil {
-		return a, err
-	}
+	dbPath := filepath.Join(cfg.DataDir, "hearth.db")
 	if cfg.runs(roleRecorder) {
-		if err = a.store.Lock(); err != nil {
+		// Before Open, which may migrate the file under another hub.
+		if a.lock, err = store.Lock(dbPath); err != nil {
 			return a, err
 		}
+	}
+	if a.store, err = store.Open(dbPath, log); err != nil {
+		return a, err
 	}
 	a.store.SetDiskTrouble(cfg.DiskTrouble.store())
 	if a.devices, err = newRegistry(cfg, log); err != nil {
@@ -495,6 +498,7 @@ func (a *App) close() error {
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 	}
+	errs = append(errs, a.lock.Close()) // after the log is closed
 	errs = append(errs, a.pprof.Close(ctx))
 	a.errMu.Lock()
 	errs = append(errs, a.errs...)
