@@ -403,12 +403,12 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	if os.Geteuid() == 0 {
 		// `sudo hub user add`: the file keeps the owner of the one it
-		// replaces, or else of its folder, so that the hub's service user
+		// replaces (unless that is root), or else of its folder, so that the hub's service user
 		// still reads it; a file of root's it could not open, and the hub
 		// would not start.
 		uid, gid, ok := ownerOf(path)
-		if !ok {
-			uid, gid, ok = ownerOf(dir)
+		if fuid, fgid, fok := ownerOf(dir); fok && (!ok || uid == 0) {
+			uid, gid, ok = fuid, fgid, true // a file root made by mistake goes back to the folder's owner
 		}
 		if ok {
 			if err = tmp.Chown(uid, gid); err != nil {

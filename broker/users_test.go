@@ -168,7 +168,11 @@ func TestAUsersFileWrittenAsRootKeepsItsOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "users.yaml")
-	for _, name := range []string{"lamp", "door"} { // the file is new, then replaced
+	// A file root wrote before, as the hub did until it kept owners.
+	if err := os.WriteFile(path, []byte("users: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"lamp", "door"} { // root's file is replaced, then the hub's
 		if err := AddUser(path, name, "a long enough password"); err != nil {
 			t.Fatal(err)
 		}

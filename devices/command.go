@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -119,31 +118,37 @@ func (c hubCommand) check(caps []hearth.Capability) error {
 
 // onOffWords returns the command with true and false given for a binary
 // attribute whose values are "ON" and "OFF" (which check lets pass) in
-// those words: Zigbee2MQTT refuses a boolean state. The command is the same
-// bytes when there is nothing to change.
+// those words: Zigbee2MQTT refuses a boolean state. Only those values are
+// rewritten; the rest of the object keeps its bytes. The command is the
+// same bytes when there is nothing to change.
 func (c hubCommand) onOffWords(caps []hearth.Capability) ([]byte, error) {
-	var words map[string]any
+	var words map[string]json.RawMessage
 	for _, cp := range caps {
 		b, isBool := c.attrs[cp.Attr].(bool)
 		if !isBool || cp.Type != "binary" || !isOnOff(cp.On) || !isOnOff(cp.Off) {
 			continue
 		}
 		if words == nil {
-			words = maps.Clone(c.attrs)
+			if err := json.Unmarshal(c.raw, &words); err != nil {
+				return nil, fmt.Errorf("command: %w", err)
+			}
 		}
-		words[cp.Attr] = cp.Off
+		word := cp.Off
 		if b {
-			words[cp.Attr] = cp.On
+			word = cp.On
 		}
+		words[cp.Attr], _ = json.Marshal(word) // a string always marshals
 	}
 	if words == nil {
 		return c.raw, nil
 	}
-	out, err := json.Marshal(words)
-	if err != nil {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(words); err != nil {
 		return nil, fmt.Errorf("command: %w", err)
 	}
-	return out, nil
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // checkValue says why v cannot be sent for the attribute cp describes.
