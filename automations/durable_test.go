@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"hearth"
 )
 
 const lightOnMotion = `
@@ -186,6 +188,33 @@ func TestAForWindowThatFiredDoesNotFireAgainForTheSameHoldAfterARestart(t *testi
 	l2.state("front_door", `{"contact":false}`) // a new hold
 	l2.advance(time.Minute)
 	want(t, "commands", l2.commands(), []string{"20:00:03 notify open open#1", "20:02:06 notify open open#2"})
+}
+
+// TestAWindowWithoutWhenThatFiredStartsAgainOnAChangeWhileTheEngineWasDown:
+// "unchanged for 3 s" fired, then the device changed while the engine was
+// down (a split hub: the recorder saw it) and stayed quiet. The change
+// starts a new window; the fired mark must not swallow it.
+func TestAWindowWithoutWhenThatFiredStartsAgainOnAChangeWhileTheEngineWasDown(t *testing.T) {
+	const content = `
+- id: settled
+  triggers: [{device: thermostat, for: 3s}]
+  actions: [{publish: out, payload: "settled"}]
+`
+	l := liveStart(t, content, nil)
+	l.state("thermostat", `{"target":20}`)
+	l.advance(10 * time.Second) // fires at 20:00:03
+	want(t, "commands before the restart", l.commands(), []string{"20:00:03 out settled settled#1"})
+	l.close()
+	seed := devicesFromLog(l.log.all())
+	l.clock.Advance(10 * time.Second)
+	seed["thermostat"] = hearth.DeviceState{ID: "thermostat", State: map[string]any{"target": 21.0}, Updated: l.clock.Now()}
+	l2 := liveOn(t, l.clock, l.persist, l.log, content, func(o *Options) { o.Devices = seed })
+	if err := l2.e.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l2.settle()
+	l2.advance(5 * time.Second)
+	want(t, "commands after the restart", l2.commands(), []string{"20:00:03 out settled settled#1", "20:00:23 out settled settled#2"})
 }
 
 func TestDisablingIsRememberedAcrossARestart(t *testing.T) {

@@ -158,15 +158,15 @@ func (e *Engine) restore(l *loaded, pt hearth.PendingTimer, now time.Time) *stor
 			return nil
 		}
 		w := rn.windowFor(t.idx)
-		if st.Fired {
+		due, changed := pt.Due, false
+		if ns, ok := e.changed[t.device]; ok && t.when == nil && time.Unix(0, ns).After(st.Armed) {
+			due, changed = time.Unix(0, ns).Add(t.hold), true // the state changed since: the window starts again
+			missed = !due.After(now)
+		}
+		if st.Fired && !changed {
 			// The hold fired before the restart and goes on: not again.
 			w.fired, w.stored = true, pt.ID
 			return nil
-		}
-		due := pt.Due
-		if ns, ok := e.changed[t.device]; ok && t.when == nil && time.Unix(0, ns).After(st.Armed) {
-			due = time.Unix(0, ns).Add(t.hold) // the state changed since: the window starts again
-			missed = !due.After(now)
 		}
 		if missed {
 			if a.Missed == MissedSkip {
