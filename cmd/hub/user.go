@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -172,6 +174,23 @@ func webUserCommand(verb, name, path string, stdin io.Reader, stdout, stderr io.
 // line of in, as a script pipes it.
 func readPassword(in io.Reader, prompt io.Writer, name string) (string, error) {
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// Ctrl-C while the typing does not show would leave the shell
+		// that way: put the terminal back before going.
+		if old, err := term.GetState(int(f.Fd())); err == nil {
+			interrupted := make(chan os.Signal, 1)
+			done := make(chan struct{})
+			signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+			defer func() { signal.Stop(interrupted); close(done) }()
+			go func() {
+				select {
+				case <-interrupted:
+					_ = term.Restore(int(f.Fd()), old)
+					fmt.Fprintln(prompt)
+					os.Exit(130)
+				case <-done:
+				}
+			}()
+		}
 		ask := func(what string) (string, error) {
 			fmt.Fprintf(prompt, "%s for %s: ", what, name)
 			b, err := term.ReadPassword(int(f.Fd()))
