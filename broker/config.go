@@ -122,9 +122,9 @@ func setDefault[T int | time.Duration](v *T, d T) {
 	}
 }
 
-// Check reports every value of c out of range (its files included: the
-// TLS certificate, the users file's folder), as New would refuse them:
-// `hub config` checks a configuration without starting anything.
+// Check reports every value of c out of range, and a TLS certificate or
+// key that does not load, as New and Start would refuse them: `hub config`
+// checks a configuration without starting anything.
 func (c Config) Check() error {
 	if err := c.withDefaults().validate(); err != nil {
 		return fmt.Errorf("broker config: %w", err)

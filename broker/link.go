@@ -252,8 +252,11 @@ func (l *link) isUp() bool {
 func (l *link) downErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.up && l.client.IsConnectionOpen() {
+	switch {
+	case l.up && l.client.IsConnectionOpen():
 		return nil
+	case l.up: // paho lost it a moment ago; run has not heard yet
+		return fmt.Errorf("not connected to the broker %s: the connection just dropped", l.ep.url)
 	}
 	return fmt.Errorf("not connected to the broker %s since %s", l.ep.url, l.downSince.Format(time.DateTime))
 }

@@ -165,10 +165,13 @@ func TestPublishRateLimitInTheConfigFile(t *testing.T) {
 			t.Fatalf("the printed config reads back with a publish rate of %v, want 0", c.Limits.PublishRate)
 		}
 	})
-	bad := []struct{ name, body, want string }{
-		{"a negative rate", "limits: {publish_rate_per_client: -5}\n", "limits: publish_rate_per_client -5: want 0 (no limit) or at least 1 message a second"},
-		{"a rate below one a second", "limits: {publish_rate_per_client: 0.2}\n", "limits: publish_rate_per_client 0.2:"},
-		{"a negative burst", "limits: {publish_burst_per_client: -1}\n", "limits: publish_burst_per_client -1: want at least 1"},
+	bad := []struct {
+		name, body, want string
+		limits           broker.Limits
+	}{
+		{"a negative rate", "limits: {publish_rate_per_client: -5}\n", "limits: publish_rate_per_client -5: want 0 (no limit) or at least 1 message a second", broker.Limits{PublishRate: -5}},
+		{"a rate below one a second", "limits: {publish_rate_per_client: 0.2}\n", "limits: publish_rate_per_client 0.2:", broker.Limits{PublishRate: 0.2}},
+		{"a negative burst", "limits: {publish_burst_per_client: -1}\n", "limits: publish_burst_per_client -1: want at least 1", broker.Limits{PublishBurst: -1}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name+" stops hub config and the hub, naming the key and the value", func(t *testing.T) {
@@ -176,13 +179,16 @@ func TestPublishRateLimitInTheConfigFile(t *testing.T) {
 			if code := run([]string{"config", "--config", writeFile(t, "hub.yaml", tc.body)}, &out, &errs); code != 2 || !strings.Contains(errs.String(), tc.want) {
 				t.Fatalf("hub config: exit %d, %q; want 2 saying %q", code, errs.String(), tc.want)
 			}
-			dir := t.TempDir()
-			cfg := Config{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), BaseTopic: "home"}
-			cfg.Limits = broker.Limits{PublishRate: -5, PublishBurst: -1}
+			// Start, handed such a config by a program embedding the hub,
+			// refuses it the same way.
+			cfg := Config{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "data"), BaseTopic: "home", Limits: tc.limits}
 			app, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 			if err == nil {
 				_ = app.Close()
 				t.Fatal("the hub started")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start: %q does not say %q", err, tc.want)
 			}
 		})
 	}

@@ -91,10 +91,6 @@ func culprit(data []byte, err error) (*token.Token, string) {
 	return found, want
 }
 
-// oddShape finds what the decoder lets through unsaid: a second document
-// (after ---), which it ignores, and a key that is a number, true or null,
-// which no setting is (a name that looks like one must be quoted). It
-// returns "line:col: why", or "" for a file of the expected shape.
 // emptyYAML reports whether data holds no YAML value: nothing, or only
 // comments. Decoding such a file would zero the defaults.
 func emptyYAML(data []byte) bool {
@@ -102,6 +98,10 @@ func emptyYAML(data []byte) bool {
 	return err == nil && !slices.ContainsFunc(f.Docs, func(d *ast.DocumentNode) bool { return d.Body != nil })
 }
 
+// oddShape finds what the decoder lets through unsaid: a second document
+// (after ---), which it ignores, and a key that is a number, true or null,
+// which no setting is (a name that looks like one must be quoted). It
+// returns "line:col: why", or "" for a file of the expected shape.
 func oddShape(data []byte) string {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
