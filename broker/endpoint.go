@@ -182,6 +182,21 @@ func (e Endpoint) ThePassword() (string, error) {
 	return line, nil
 }
 
+// ClientTLS is the TLS configuration a client of the broker uses (its CA,
+// its certificate), nil for an mqtt:// URL: the demo's devices ride on the
+// external broker as the hub does.
+func (e Endpoint) ClientTLS() (*tls.Config, error) {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	switch u.Scheme {
+	case "mqtts", "ssl", "tls":
+		return e.tlsConfig(u.Hostname())
+	}
+	return nil, nil
+}
+
 // tlsConfig builds the client TLS configuration for serverName.
 func (e Endpoint) tlsConfig(serverName string) (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}

@@ -11,17 +11,18 @@ import (
 	"hearth"
 
 	"hearth/internal/mosquittotest"
+	"hearth/internal/pkitest"
 )
 
 func TestRemoteTLS(t *testing.T) {
-	ca := newTestCA(t, "hearth-test-ca")
-	serverCert, serverKey := ca.issue("mosquitto", true)
-	clientCert, clientKey := ca.issue("hub", false)
-	other := newTestCA(t, "someone-else")
+	ca := pkitest.NewCA(t, "hearth-test-ca")
+	serverCert, serverKey := ca.Issue("mosquitto", true)
+	clientCert, clientKey := ca.Issue("hub", false)
+	other := pkitest.NewCA(t, "someone-else")
 	tlsAddr := mosquittotest.FreeAddr(t)
 	_, tlsPort, _ := strings.Cut(tlsAddr, ":")
 	m := mosquittotest.Start(t, fmt.Sprintf("listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
-		tlsPort, ca.file, serverCert, serverKey))
+		tlsPort, ca.File, serverCert, serverKey))
 
 	for _, tc := range []struct {
 		name           string
@@ -29,9 +30,9 @@ func TestRemoteTLS(t *testing.T) {
 		wantErr        string
 		wantConnection bool
 	}{
-		{"a broker whose certificate the CA signed is trusted and the hub shows its own", ca.file, clientCert, clientKey, "", true},
-		{"a broker signed by another CA is refused at once", other.file, clientCert, clientKey, "certificate", false},
-		{"a hub without the certificate the broker asks for is refused at once", ca.file, "", "", "tls", false},
+		{"a broker whose certificate the CA signed is trusted and the hub shows its own", ca.File, clientCert, clientKey, "", true},
+		{"a broker signed by another CA is refused at once", other.File, clientCert, clientKey, "certificate", false},
+		{"a hub without the certificate the broker asks for is refused at once", ca.File, "", "", "tls", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bus := newBus(t, true)

@@ -3,23 +3,21 @@ package broker
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
 	"testing"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"hearth/internal/pkitest"
 )
 
 // tlsHub starts a broker with a TLS listener whose certificate a test CA
 // signed, and returns it with the client configuration that trusts it.
-func tlsHub(t *testing.T, cfg Config, setup func(*Broker)) (*hub, *testCA, *tls.Config) {
+func tlsHub(t *testing.T, cfg Config, setup func(*Broker)) (*hub, *pkitest.CA, *tls.Config) {
 	t.Helper()
-	ca := newTestCA(t, "hearth-test-ca")
-	cert, key := ca.issue("broker", true)
+	ca := pkitest.NewCA(t, "hearth-test-ca")
+	cert, key := ca.Issue("broker", true)
 	cfg.TLS.Addr, cfg.TLS.CertFile, cfg.TLS.KeyFile = "127.0.0.1:0", cert, key
 	h := startHubWith(t, cfg, true, setup)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	return h, ca, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	return h, ca, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
 
 func withTLS(c *tls.Config) func(*paho.ClientOptions) {
@@ -38,8 +36,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("a client that does not trust the broker's certificate cannot connect", func(t *testing.T) {
 		h, _, _ := tlsHub(t, Config{}, nil)
-		other := x509.NewCertPool()
-		other.AddCert(newTestCA(t, "someone-else").cert)
+		other := pkitest.NewCA(t, "someone-else").Pool()
 		if _, err := dialPaho(t, "ssl://"+h.TLSAddr().String(), "x", withTLS(&tls.Config{RootCAs: other, ServerName: "127.0.0.1"})); err == nil {
 			t.Fatal("connected through a certificate it does not trust")
 		}
@@ -47,14 +44,14 @@ func TestTLS(t *testing.T) {
 
 	t.Run("with a client CA, a client needs a certificate, which is its login", func(t *testing.T) {
 		file := writeUsers(t, UsersFile{Users: []User{testUser(t, "lamp", "readwrite:#")}})
-		clientCA := newTestCA(t, "devices-ca")
-		h, _, clientTLS := tlsHub(t, Config{UsersFile: file, TLS: TLSConfig{ClientCAFile: clientCA.file}}, beyondLoopback)
+		clientCA := pkitest.NewCA(t, "devices-ca")
+		h, _, clientTLS := tlsHub(t, Config{UsersFile: file, TLS: TLSConfig{ClientCAFile: clientCA.File}}, beyondLoopback)
 		url := "ssl://" + h.TLSAddr().String()
 
 		if _, err := dialPaho(t, url, "no-cert", as("lamp"), withTLS(clientTLS)); err == nil {
 			t.Fatal("a client without a certificate got in")
 		}
-		certFile, keyFile := clientCA.issue("sensor", false)
+		certFile, keyFile := clientCA.Issue("sensor", false)
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			t.Fatal(err)

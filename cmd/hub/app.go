@@ -255,11 +255,13 @@ func (a *App) startDemoHouse(ctx context.Context, cfg Config) error {
 	url := ""
 	if cfg.Broker != nil {
 		url, o.Username = cfg.Broker.URL, cfg.Broker.Username
-		password, err := cfg.Broker.ThePassword()
-		if err != nil {
+		var err error
+		if o.Password, err = cfg.Broker.ThePassword(); err != nil {
 			return err
 		}
-		o.Password = password
+		if o.TLS, err = cfg.Broker.ClientTLS(); err != nil {
+			return err
+		}
 	} else {
 		url = "tcp://" + dialAddr(a.MQTTAddr())
 	}

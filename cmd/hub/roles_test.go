@@ -13,6 +13,7 @@ import (
 	"hearth/broker"
 	"hearth/devices"
 	"hearth/internal/mosquittotest"
+	"hearth/internal/pkitest"
 )
 
 func TestRecorderAndAutomationsRunAsTwoProcessesAroundOneBroker(t *testing.T) {
@@ -184,4 +185,24 @@ func TestAHubOnAnExternalBrokerStartsWithoutWarnings(t *testing.T) {
 	if strings.Contains(logs.String(), "level=WARN") {
 		t.Fatalf("warnings at a quiet start:\n%s", logs.String())
 	}
+}
+
+// TestTheDemoRidesOnAnExternalBrokerOverTLS: Mosquitto with a certificate
+// of the test's own CA, which the hub and the demo's devices are told to
+// trust (--broker-ca). The devices used to dial with the system's roots
+// alone, and the demo failed to start.
+func TestTheDemoRidesOnAnExternalBrokerOverTLS(t *testing.T) {
+	ca := pkitest.NewCA(t, "home-ca")
+	cert, key := ca.Issue("nas", true)
+	tlsAddr := mosquittotest.FreeAddr(t)
+	_, port, _ := strings.Cut(tlsAddr, ":")
+	mosquittotest.Start(t, fmt.Sprintf("listener %s 127.0.0.1\ncertfile %s\nkeyfile %s\n", port, cert, key))
+	app, _ := startHubWith(t, "", func(c *Config) {
+		c.Demo = true
+		c.Broker = &broker.RemoteConfig{Endpoint: broker.Endpoint{URL: "mqtts://" + tlsAddr, CAFile: ca.File, ClientID: "hearth-demo-tls"}}
+	})
+	eventually(t, "the demo's hall motion sensor heard over TLS", func() bool {
+		d, ok := app.devices.Device("hall_motion")
+		return ok && d.Availability == hearth.Online
+	})
 }

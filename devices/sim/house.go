@@ -6,6 +6,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,9 @@ type Options struct {
 	Log *slog.Logger
 	// Username and Password log the devices in to a broker that asks.
 	Username, Password string
+	// TLS is the devices' TLS configuration for an mqtts:// broker (its
+	// CA, a client certificate); nil takes the system's roots.
+	TLS *tls.Config
 }
 
 // runner is a simulated device: a link (connect, close) and a behaviour.
@@ -97,14 +101,13 @@ type runner interface {
 
 // House is a set of simulated devices. Start connects them; Close stops them.
 type House struct {
-	base     string
-	log      *slog.Logger
-	user     string // and password: the broker login, if any
-	password string
-	specs    []Spec
-	nodes    []runner
-	lights   map[string]*Light
-	walks    map[string]chan struct{} // a motion sensor's: someone walks past it now
+	base   string
+	log    *slog.Logger
+	login  login // the broker login, if any
+	specs  []Spec
+	nodes  []runner
+	lights map[string]*Light
+	walks  map[string]chan struct{} // a motion sensor's: someone walks past it now
 
 	mu      sync.Mutex
 	started bool
@@ -130,9 +133,9 @@ func NewHouse(specs []Spec, o Options) (*House, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &House{
-		base: o.BaseTopic,
-		log:  o.Log.With("component", "sim"),
-		user: o.Username, password: o.Password,
+		base:   o.BaseTopic,
+		log:    o.Log.With("component", "sim"),
+		login:  login{user: o.Username, password: o.Password, tls: o.TLS},
 		specs:  specs,
 		lights: map[string]*Light{},
 		walks:  map[string]chan struct{}{},
@@ -148,7 +151,7 @@ func NewHouse(specs []Spec, o Options) (*House, error) {
 		}
 		seen[s.ID] = true
 		rng := rand.New(rand.NewPCG(o.Rand.Uint64(), o.Rand.Uint64()))
-		l := newLink(s.ID, h.base, h.log, h.user, h.password)
+		l := newLink(s.ID, h.base, h.log, h.login)
 		var m model
 		switch s.Kind {
 		case Lamp:

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -19,11 +20,10 @@ const (
 // link is one simulated device's MQTT connection, made the way Zigbee2MQTT
 // behaves: availability online (retained) on connect, a Will of offline.
 type link struct {
-	id       string
-	base     string
-	log      *slog.Logger
-	user     string // and password: the broker login, if any
-	password string
+	id    string
+	base  string
+	log   *slog.Logger
+	login login // the broker login, if any
 
 	client mqtt.Client
 	// lost is signalled when the connection drops. The device's own
@@ -32,8 +32,14 @@ type link struct {
 	lost chan struct{}
 }
 
-func newLink(id, base string, log *slog.Logger, user, password string) *link {
-	return &link{id: id, base: base, log: log.With("device", id), user: user, password: password, lost: make(chan struct{}, 1)}
+// login is how the devices reach a broker that asks who they are.
+type login struct {
+	user, password string
+	tls            *tls.Config
+}
+
+func newLink(id, base string, log *slog.Logger, lg login) *link {
+	return &link{id: id, base: base, log: log.With("device", id), login: lg, lost: make(chan struct{}, 1)}
 }
 
 // topic returns <base>/<id> followed by sub ("", "/set", "/availability").
@@ -48,8 +54,9 @@ func (l *link) connect(ctx context.Context, brokerURL string) error {
 		SetKeepAlive(30*time.Second).
 		SetConnectTimeout(5*time.Second).
 		SetAutoReconnect(false).
-		SetUsername(l.user).
-		SetPassword(l.password).
+		SetUsername(l.login.user).
+		SetPassword(l.login.password).
+		SetTLSConfig(l.login.tls).
 		SetWill(l.topic("/availability"), offline, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			l.log.Warn("connection lost", "error", err)

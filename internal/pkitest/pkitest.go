@@ -1,4 +1,7 @@
-package broker
+// Package pkitest makes certificates for tests: a CA of the test's own and
+// the server and client certificates it signs, as PEM files in
+// t.TempDir(), for the broker's TLS listener and the external broker's.
+package pkitest
 
 import (
 	"crypto/ecdsa"
@@ -9,19 +12,24 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	t    *testing.T
+// CA is a certificate authority made for one test.
+type CA struct {
+	// File is the CA certificate, PEM: what a client or broker trusts.
+	File string
+
+	t    testing.TB
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
-	file string // the CA certificate, PEM
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+// NewCA makes a CA named name, its certificate in t.TempDir().
+func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -41,12 +49,19 @@ func newTestCA(t *testing.T, name string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{t: t, cert: cert, key: key, file: writeFile(t, name+".pem", pemBlock("CERTIFICATE", der))}
+	return &CA{t: t, cert: cert, key: key, File: writeFile(t, name+".pem", pemBlock("CERTIFICATE", der))}
 }
 
-// issue signs a certificate for 127.0.0.1 and localhost, for a server or a
+// Pool is a certificate pool trusting the CA alone.
+func (ca *CA) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return pool
+}
+
+// Issue signs a certificate for 127.0.0.1 and localhost, for a server or a
 // client, and returns the certificate and key files.
-func (ca *testCA) issue(name string, server bool) (certFile, keyFile string) {
+func (ca *CA) Issue(name string, server bool) (certFile, keyFile string) {
 	ca.t.Helper()
 	key := newKey(ca.t)
 	usage := x509.ExtKeyUsageClientAuth
@@ -76,7 +91,7 @@ func (ca *testCA) issue(name string, server bool) (certFile, keyFile string) {
 		writeFile(ca.t, name+".key", pemBlock("PRIVATE KEY", kder))
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -87,4 +102,14 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// writeFile writes data to name in a temporary folder and returns its path.
+func writeFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
