@@ -399,3 +399,15 @@ func TestAlarmCodesStayOutOfTheLogWhereTheAlarmDoesNotRun(t *testing.T) {
 		t.Fatalf("logged %s", e.Payload)
 	}
 }
+
+// TestACodeUnderAnotherCaseStaysOutOfTheLog: a keypad sending "Code" is
+// refused by the alarm, and its code is kept out of the log all the same.
+func TestACodeUnderAnotherCaseStaysOutOfTheLog(t *testing.T) {
+	g := newHubRig(t, Options{BaseTopic: "home"})
+	publish(t, g.client(t, "keypad"), "home/alarm/set", []byte(`{"action":"disarm","Code":"`+rightCode+`","CODE":7}`), false)
+	e := g.awaitEvent(t, "the command", func(e hearth.Event) bool { return e.Topic == "home/alarm/set" })
+	if strings.Contains(string(e.Payload), rightCode) || strings.Contains(string(e.Payload), "7") ||
+		!strings.Contains(string(e.Payload), `"Code":"***"`) || !strings.Contains(string(e.Payload), `"CODE":"***"`) {
+		t.Fatalf("logged %s", e.Payload)
+	}
+}

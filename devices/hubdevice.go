@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 
 	"hearth"
 )
@@ -135,30 +136,41 @@ func (r *Registry) redactLocked(e *hearth.Event, attr string) {
 	if json.Unmarshal(e.Payload, &m) != nil {
 		return
 	}
-	raw, ok := m[attr]
-	if !ok {
+	// A keypad sending "Code" is refused by the alarm ("no code given"),
+	// and its code stays out of the log all the same.
+	redacted := false
+	for k := range m {
+		if k != attr && strings.EqualFold(k, attr) {
+			m[k], redacted = json.RawMessage(strconv.Quote(redactedCode)), true
+		}
+	}
+	var (
+		secret string
+		taken  bool // else not a code the alarm would take either
+		v      any
+	)
+	if raw, ok := m[attr]; ok && json.Unmarshal(raw, &v) == nil {
+		switch v := v.(type) {
+		case string:
+			secret, taken = v, true
+		case float64:
+			secret, taken = strconv.FormatFloat(v, 'f', -1, 64), true
+		}
+		if taken {
+			m[attr], redacted = json.RawMessage(strconv.Quote(redactedCode)), true
+		}
+	}
+	if !redacted {
 		return
 	}
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return
-	}
-	var secret string
-	switch v := v.(type) {
-	case string:
-		secret = v
-	case float64:
-		secret = strconv.FormatFloat(v, 'f', -1, 64)
-	default:
-		return // not a code the alarm would take either
-	}
-	m[attr] = json.RawMessage(strconv.Quote(redactedCode))
 	b, err := json.Marshal(m)
 	if err != nil {
 		return
 	}
 	e.Payload = b
-	r.secrets.put(e.Seq, secret)
+	if taken {
+		r.secrets.put(e.Seq, secret)
+	}
 }
 
 // takeSecret returns the secret taken out of the event with sequence
