@@ -92,6 +92,9 @@ func (a *Age) UnmarshalText(b []byte) error {
 			if err != nil || v == 0 {
 				return fmt.Errorf("%q: want a whole number of days (30d), weeks (2w) or years (1y), or a duration such as 36h", s)
 			}
+			if v > uint64(math.MaxInt64/u) {
+				return fmt.Errorf("%q: longer than the hub counts (about 290 years); 0 keeps everything for ever", s)
+			}
 			*a = Age(time.Duration(v) * u)
 			return nil
 		}

@@ -76,6 +76,16 @@ func TestRetentionConfig(t *testing.T) {
 			wantError: "retention: max_size 1MB: at least 16MB",
 		},
 		{
+			name:      "an age longer than the hub counts is refused, not wrapped round",
+			flags:     []string{"--retention-events", "300y", "--retention-history", "200000d"},
+			wantError: `"300y": longer than the hub counts`,
+		},
+		{
+			name:      "a history age longer than the hub counts is refused, not taken as forever",
+			flags:     []string{"--retention-history", "30000w"},
+			wantError: `"30000w": longer than the hub counts`,
+		},
+		{
 			name:      "an unknown key is refused",
 			file:      "retention: {keep: 3d}\n",
 			wantError: "unknown field \"keep\"",
