@@ -240,8 +240,12 @@ func readCode(user, hash, file string) (alarmCode, error) {
 			}
 		}
 	}
+	if hash == "" {
+		return alarmCode{}, errors.New("no code: name a file holding it with code_file (the hub hashes it), or give its bcrypt hash as code_hash")
+	}
 	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-		return alarmCode{}, errors.New("code_hash is not a bcrypt hash (make one with HashAlarmCode)")
+		// The value is not repeated: it may be the code itself.
+		return alarmCode{}, errors.New("code_hash is not a bcrypt hash ($2a$...): to give the code itself, put it in a file and name that with code_file; the hub hashes it")
 	}
 	return alarmCode{user: user, hash: []byte(hash)}, nil
 }

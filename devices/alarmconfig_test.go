@@ -62,7 +62,8 @@ func TestAlarmConfigMistakes(t *testing.T) {
 		want string
 	}{
 		{"no code", AlarmConfig{}, "a code is needed"},
-		{"a hash that is not bcrypt", AlarmConfig{CodeHash: rightCode}, "not a bcrypt hash"},
+		{"a hash that is not bcrypt, and the way to give the code itself", AlarmConfig{CodeHash: rightCode}, "not a bcrypt hash ($2a$...): to give the code itself, put it in a file and name that with code_file"},
+		{"a user with no code, saying how to give one", AlarmConfig{CodeHash: hash, Users: []AlarmUser{{Name: "x"}}}, "users[0]: no code: name a file holding it with code_file"},
 		{"a hash and a file", AlarmConfig{CodeHash: hash, CodeFile: "x"}, "not both"},
 		{"a code file that is missing", AlarmConfig{CodeFile: "/nonexistent/code"}, "code_file"},
 		{"an unknown armed state", AlarmConfig{CodeHash: hash, Sensors: map[string][]string{"armed_vacation": {"a"}}}, `"armed_vacation" is not an armed state`},
