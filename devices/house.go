@@ -105,6 +105,10 @@ func (h *House) Consume(ctx context.Context, sub *hearth.Subscription) error {
 // Handle reads one event: a command to the house or to a person is
 // checked and its result published.
 func (h *House) Handle(e hearth.Event) {
+	if e.Kind == hearth.KindState {
+		h.presenceFromAPhone(e)
+		return
+	}
 	if e.Kind != hearth.KindCommand && e.Kind != hearth.KindMessage {
 		return
 	}
@@ -145,6 +149,24 @@ func (h *House) Handle(e hearth.Event) {
 		return
 	}
 	h.publish(id, map[string]any{"presence": c.attrs["presence"]}, cause)
+}
+
+// presenceFromAPhone publishes a person's presence when a phone changed
+// it (OwnTracks: a state event on the phone's topic), as the hub publishes
+// presence set by hand: dashboards and sirens read home/person_<id>, and a
+// value retained there earlier must not stay. The location stays in the
+// hub's state and log.
+func (h *House) presenceFromAPhone(e hearth.Event) {
+	if e.Device == "" || e.Topic == h.reg.BaseTopic()+"/"+e.Device || h.reg.hubKindOf(e.Device) != hubPerson {
+		return
+	}
+	var change map[string]any
+	if json.Unmarshal(e.Payload, &change) != nil {
+		return
+	}
+	if p, ok := change["presence"]; ok {
+		h.publish(e.Device, map[string]any{"presence": p}, hearth.Cause{Seq: e.Seq, Source: "house"})
+	}
 }
 
 // checkCommand accepts {"mode": <a configured mode>}.

@@ -127,6 +127,25 @@ func TestOwnTracksThroughMQTT(t *testing.T) {
 	g.await(t, "alice away", g.stateIs("person_alice", map[string]any{"presence": "away", "latitude": 52.2}))
 }
 
+// TestAPhonesPresenceIsPublishedOnThePersonsTopic: presence a phone
+// changed reaches home/person_<id>, retained, as presence set by hand does,
+// so that a dashboard sees it and a value retained there before goes.
+func TestAPhonesPresenceIsPublishedOnThePersonsTopic(t *testing.T) {
+	g := newHubRig(t, Options{BaseTopic: "home", Adapters: Adapters(), Presence: Presence{Latitude: homeLat, Longitude: homeLon}})
+	g.startHouse(t, HouseConfig{})
+	phone := g.client(t, "alice_phone")
+	publish(t, phone, "owntracks/alice/phone", location(north(30), `,"acc":12`), true)
+	published := func(presence string) func(hearth.Event) bool {
+		return func(e hearth.Event) bool {
+			return e.Kind == hearth.KindCommand && e.Topic == "home/person_alice" && e.Retain && string(e.Payload) == `{"presence":"`+presence+`"}`
+		}
+	}
+	g.awaitEvent(t, "home published", published("home"))
+	publish(t, phone, "owntracks/alice/phone", location(north(5000), `,"acc":12`), true)
+	g.awaitEvent(t, "away published", published("away"))
+	g.await(t, "alice away", g.stateIs("person_alice", map[string]any{"presence": "away"}))
+}
+
 func TestHaversine(t *testing.T) {
 	for _, tc := range []struct {
 		name                   string
