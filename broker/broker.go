@@ -56,6 +56,7 @@ type Broker struct {
 	notes    *notes
 	gate     *gate
 	throttle *throttle // nil without a publish rate limit
+	retained *retained // retained messages held per client id
 	auth     *auth
 	tls      *tls.Config           // nil without a TLS listener
 	loopback func(netip.Addr) bool // what counts as this machine; tests pretend otherwise
@@ -111,6 +112,7 @@ func New(cfg Config, events Events) (*Broker, error) {
 			return nil, fmt.Errorf("broker: %w", err)
 		}
 	}
+	b.retained = newRetained()
 	h := &hook{
 		events:         events,
 		server:         server,
@@ -123,7 +125,7 @@ func New(cfg Config, events Events) (*Broker, error) {
 		takeovers:      b.takeovers,
 		limits:         cfg.Limits,
 		throttle:       b.throttle,
-		retained:       newRetained(),
+		retained:       b.retained,
 		notes:          b.notes,
 		unlogged:       newUnlogged(),
 	}
@@ -144,6 +146,38 @@ func New(cfg Config, events Events) (*Broker, error) {
 
 // isLoopback reports whether ip is this machine's.
 func (b *Broker) isLoopback(ip netip.Addr) bool { return b.loopback(ip) }
+
+// Retain gives the broker the retained messages it held before a restart
+// (the log keeps them: store.Retained), before it takes clients: a client
+// subscribing gets them as it would have from the broker that took them,
+// as from Mosquitto with persistence. Each counts against its client's
+// limit of retained messages. A topic retained on since this start keeps
+// what it holds.
+func (b *Broker) Retain(msgs []hearth.Event) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("broker: retained messages are given before Start")
+	}
+	for _, m := range msgs {
+		if len(m.Payload) == 0 || hearth.TopicProblem(m.Topic) != "" {
+			continue
+		}
+		if _, now := b.server.Topics.Retained.Get(m.Topic); now {
+			continue // retained since this start (the hub's own devices publish first): newer
+		}
+		b.server.Topics.RetainMessage(packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: min(m.QoS, 2), Retain: true},
+			TopicName:   m.Topic,
+			Payload:     m.Payload,
+			Origin:      m.Client,
+			Created:     m.Time.Unix(),
+		})
+		b.retained.set(m.Client, m.Topic, false)
+	}
+	atomic.StoreInt64(&b.server.Info.Retained, int64(b.server.Topics.Retained.Len()))
+	return nil
+}
 
 // Start listens on Config.Addr, and on the TLS and WebSocket addresses when
 // they are set, and serves clients until Close.

@@ -164,6 +164,25 @@ var migrations = []migration{
 		// elsewhere new events reuse them.
 		`PRAGMA incremental_vacuum`,
 	}},
+	{7, "retained messages", []string{
+		// The retained message of each topic, by the event that holds it,
+		// as the embedded broker had them: written with the devices
+		// snapshot (snapshot.go), read at start-up with the retained
+		// publishes logged after state_seq, so that what clients retained
+		// outlives a restart as it does on Mosquitto. Retention keeps the
+		// events named here.
+		`CREATE TABLE retained (
+			topic TEXT    PRIMARY KEY,
+			seq   INTEGER NOT NULL
+		) WITHOUT ROWID`,
+		`INSERT INTO retained (topic, seq)
+			SELECT r.topic, r.seq FROM (
+				SELECT topic, max(seq) AS seq FROM events
+				WHERE retain = 1 AND kind IN ('message', 'command') AND topic <> ''
+				GROUP BY topic) AS r
+			JOIN events AS e ON e.seq = r.seq
+			WHERE length(e.payload) > 0`,
+	}},
 }
 
 // migrate applies the steps the database lacks, each in its own transaction

@@ -282,8 +282,9 @@ func (p *pass) pruneChunk(ctx context.Context, upTo int64) (int, bool, error) {
 	}
 	var n int64
 	err = p.writeTx(ctx, func(tx *sql.Tx) error {
+		// The retained messages stay whatever their age, as on the broker.
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq > ? AND seq <= ?
-			AND seq NOT IN (SELECT value FROM json_each(?))`, p.cursor, last, string(keepJSON))
+			AND seq NOT IN (SELECT value FROM json_each(?)) AND seq NOT IN (SELECT seq FROM retained)`, p.cursor, last, string(keepJSON))
 		if err != nil {
 			return fmt.Errorf("delete events %d..%d: %w", p.cursor+1, last, err)
 		}

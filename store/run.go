@@ -238,6 +238,7 @@ func (s *Store) commit(ctx context.Context, w *batchWriter, batch []hearth.Event
 	s.batches.Add(1)
 	s.tail.add(batch)
 	s.snap.note(w.patches, len(batch), batch[len(batch)-1].Seq)
+	s.snap.noteRetained(batch)
 	return nil
 }
 

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"hearth"
@@ -33,9 +37,12 @@ type deviceSnapshot struct {
 	interval time.Duration
 
 	pending map[string]devicePatch
-	events  int       // events committed since the last snapshot
-	seq     uint64    // the last event committed
-	last    time.Time // when the last snapshot was written
+	// retained is, for each topic a publish retained (or cleared) on since
+	// the last snapshot, the event that holds it; 0 for cleared.
+	retained map[string]uint64
+	events   int       // events committed since the last snapshot
+	seq      uint64    // the last event committed
+	last     time.Time // when the last snapshot was written
 }
 
 // note records what a batch that was just committed changed.
@@ -59,6 +66,36 @@ func (d *deviceSnapshot) note(patches []devicePatch, events int, last uint64) {
 	}
 	d.events += events
 	d.seq = last
+}
+
+// noteRetained records the retained publishes of a batch that was just
+// committed: an empty payload clears the topic's retained message.
+func (d *deviceSnapshot) noteRetained(batch []hearth.Event) {
+	for i := range batch {
+		e := &batch[i]
+		if !retainedPublish(e.Kind, e.Retain, e.Topic) {
+			continue
+		}
+		if d.retained == nil {
+			d.retained = map[string]uint64{}
+		}
+		seq := e.Seq
+		if len(e.Payload) == 0 {
+			seq = 0
+		}
+		if _, ok := d.retained[e.Topic]; !ok {
+			d.retained[strings.Clone(e.Topic)] = seq
+		} else {
+			d.retained[e.Topic] = seq
+		}
+	}
+}
+
+// retainedPublish reports whether an event is a publish the broker retains
+// (a client's message or the hub's command, retain set); $ topics are the
+// broker's own.
+func retainedPublish(kind hearth.Kind, retain bool, topic string) bool {
+	return retain && (kind == hearth.KindMessage || kind == hearth.KindCommand) && topic != "" && !strings.HasPrefix(topic, "$")
 }
 
 // load takes in the device changes of the events the devices table does
@@ -103,7 +140,42 @@ func (d *deviceSnapshot) load(ctx context.Context, db *sql.DB) error {
 	if last > stateSeq {
 		d.note(w.patches, max(n, 1), uint64(last))
 	}
+	retained, err := retainedSince(ctx, tx, stateSeq)
+	if err != nil {
+		return err
+	}
+	d.noteRetained(retained)
 	return nil
+}
+
+// retainedSince reads the retained publishes logged after seq, without
+// their payloads beyond whether they had one.
+func retainedSince(ctx context.Context, tx *sql.Tx, seq int64) ([]hearth.Event, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, topic, length(payload) > 0 FROM events
+		WHERE seq > ? AND retain = 1 AND +kind IN (?, ?) AND topic <> '' ORDER BY seq`,
+		seq, string(hearth.KindMessage), string(hearth.KindCommand))
+	if err != nil {
+		return nil, fmt.Errorf("retained since the snapshot: %w", err)
+	}
+	defer rows.Close()
+	var out []hearth.Event
+	for rows.Next() {
+		var (
+			e          hearth.Event
+			s          int64
+			kind       string
+			hasPayload bool
+		)
+		if err := rows.Scan(&s, &kind, &e.Topic, &hasPayload); err != nil {
+			return nil, fmt.Errorf("retained since the snapshot: %w", err)
+		}
+		e.Seq, e.Kind, e.Retain = uint64(s), hearth.Kind(kind), true
+		if hasPayload {
+			e.Payload = []byte{1} // only its length counts here
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // due reports whether the devices table should be written now.
@@ -135,6 +207,18 @@ func (s *Store) snapshotDevices(ctx context.Context) error {
 				return fmt.Errorf("upsert device %q: %w", p.id, err)
 			}
 		}
+		for topic, seq := range d.retained {
+			var err error
+			if seq == 0 {
+				_, err = tx.ExecContext(ctx, `DELETE FROM retained WHERE topic = ?`, topic)
+			} else {
+				_, err = tx.ExecContext(ctx, `INSERT INTO retained (topic, seq) VALUES (?, ?)
+					ON CONFLICT (topic) DO UPDATE SET seq = excluded.seq`, topic, int64(seq))
+			}
+			if err != nil {
+				return fmt.Errorf("retained message of %q: %w", topic, err)
+			}
+		}
 		if _, err := tx.StmtContext(ctx, s.setStateSeq).ExecContext(ctx, int64(d.seq)); err != nil {
 			return fmt.Errorf("set state_seq: %w", err)
 		}
@@ -144,6 +228,7 @@ func (s *Store) snapshotDevices(ctx context.Context) error {
 		return fmt.Errorf("snapshot devices at %d: %w", d.seq, err)
 	}
 	clear(d.pending)
+	clear(d.retained)
 	d.events, d.last = 0, time.Now()
 	return nil
 }
@@ -189,4 +274,46 @@ func (s *Store) finishRun(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// Retained returns the retained message of every topic, as the embedded
+// broker held them when the last event was logged: the newest retained
+// publish of each topic, unless an empty one cleared it. cmd/hub hands
+// them to the broker before it takes clients, so that what devices and
+// scripts retained outlives a restart. The retained table gives them up to
+// state_seq, the log after it; one read transaction holds both.
+func (s *Store) Retained(ctx context.Context) ([]hearth.Event, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("retained messages: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	var stateSeq int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = 'state_seq'), 0)`).Scan(&stateSeq); err != nil {
+		return nil, fmt.Errorf("retained messages: %w", err)
+	}
+	held, err := s.queryEventsOn(ctx, tx, `SELECT `+columnsOf("e.")+` FROM retained AS r CROSS JOIN events AS e ON e.seq = r.seq`, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("retained messages: %w", err)
+	}
+	since, err := s.queryEventsOn(ctx, tx, `SELECT `+eventColumns+` FROM events
+		WHERE seq > ? AND retain = 1 AND +kind IN (?, ?) AND topic <> '' ORDER BY seq`,
+		[]any{stateSeq, string(hearth.KindMessage), string(hearth.KindCommand)}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("retained messages: %w", err)
+	}
+	byTopic := make(map[string]hearth.Event, len(held))
+	for _, e := range append(held, since...) {
+		if !retainedPublish(e.Kind, e.Retain, e.Topic) {
+			continue
+		}
+		if len(e.Payload) == 0 {
+			delete(byTopic, e.Topic)
+		} else {
+			byTopic[e.Topic] = e
+		}
+	}
+	out := slices.Collect(maps.Values(byTopic))
+	slices.SortFunc(out, func(a, b hearth.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
 }

@@ -178,6 +178,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			return a, fmt.Errorf("external broker %s: %w", cfg.Broker.Endpoint.LogValue(), err)
 		}
 	} else {
+		if cfg.runs(roleRecorder) {
+			// What clients retained outlives the restart, as on Mosquitto.
+			retained, err := a.store.Retained(ctx)
+			if err != nil {
+				return a, err
+			}
+			if err := a.broker.Retain(retained); err != nil {
+				return a, err
+			}
+		}
 		if err = a.broker.Start(); err != nil {
 			return a, err
 		}

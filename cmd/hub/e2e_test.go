@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"hearth"
 	"hearth/automations"
@@ -172,5 +175,42 @@ func TestTheExampleFilesLoad(t *testing.T) {
 				t.Fatalf("%v", err)
 			}
 		})
+	}
+}
+
+// TestRetainedMessagesOutliveARestart: a client retains a message, and
+// retains another and clears it; after the hub restarts a new subscriber
+// gets the first, not the second, as it would from Mosquitto with
+// persistence. The embedded broker used to forget them all. (A crash
+// before the snapshot: store's TestRetainedComesFromTheTableAndTheLogAfterIt.)
+func TestRetainedMessagesOutliveARestart(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	app, _ := startHubWith(t, "", func(c *Config) { c.DataDir = data })
+	script := connect(t, app.MQTTAddr().String(), "script")
+	publishRetained(t, script, "garden/sprinkler/schedule", `{"at":"06:00"}`)
+	publishRetained(t, script, "garden/old", `{"x":1}`)
+	publishRetained(t, script, "garden/old", ``) // cleared
+	script.Disconnect(0)
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	app, _ = startHubWith(t, "", func(c *Config) { c.DataDir = data })
+	dashboard := connect(t, app.MQTTAddr().String(), "dashboard")
+	got := subscribe(t, dashboard, "garden/#")
+	if m := receive(t, got); m["at"] != "06:00" {
+		t.Fatalf("the dashboard got %v, want the retained schedule", m)
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("the dashboard also got %s %s, which was cleared", m.Topic(), m.Payload())
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func publishRetained(t *testing.T, c mqtt.Client, topic, payload string) {
+	t.Helper()
+	if tok := c.Publish(topic, 1, true, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
