@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -283,7 +284,7 @@ func loadConfigFile(path string) (Config, error) {
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return Config{}, fmt.Errorf("config %s", positioned(path, data, err))
 	}
-	if problem := oddShape(data); problem != "" {
+	if problem := oddShape(data, reflect.TypeFor[Config]()); problem != "" {
 		return Config{}, fmt.Errorf("config %s:%s", path, problem)
 	}
 	return c, nil

@@ -99,6 +99,8 @@ func TestBadConfigFilesNameTheLine(t *testing.T) {
 		"an unknown log level":    {"log_level: loud\n", `:1:12: log_level: want debug, info, warn or error, got "loud"`},
 		"a bad duration":          {"broker:\n  url: mqtt://nas:1883\n  reconnect_min: 5x\n", `:3:18: broker.reconnect_min: want a duration such as 30s, 5m or 1h30m, got "5x"`},
 		"a websocket address":     {"websocket: {addr: abc}\n", `websocket.addr "abc": want host:port`},
+		"a fraction for a count":  {"max_devices: 10.9\n", `:1:14: max_devices: want a whole number, got 10.9`},
+		"a fraction deeper down":  {"disk_trouble: {hold_mb: 0.5}\n", `:1:25: disk_trouble.hold_mb: want a whole number, got 0.5`},
 	}
 	for name, tc := range cases {
 		t.Run(name+" is refused", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"reflect"
@@ -99,10 +100,12 @@ func emptyYAML(data []byte) bool {
 }
 
 // oddShape finds what the decoder lets through unsaid: a second document
-// (after ---), which it ignores, and a key that is a number, true or null,
-// which no setting is (a name that looks like one must be quoted). It
-// returns "line:col: why", or "" for a file of the expected shape.
-func oddShape(data []byte) string {
+// (after ---), which it ignores; a key that is a number, true or null,
+// which no setting is (a name that looks like one must be quoted); and a
+// number with a fraction for a setting that counts (max_devices: 10.9),
+// which it cuts to 10. into is the type decoded. It returns "line:col:
+// why", or "" for a file of the expected shape.
+func oddShape(data []byte, into reflect.Type) string {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return "" // the decoder has said what is wrong
@@ -113,7 +116,11 @@ func oddShape(data []byte) string {
 		}
 	}
 	var odd string
-	walkValues(f, func(path string, key *token.Token, _ ast.Node) bool {
+	walkValues(f, func(path string, key *token.Token, value ast.Node) bool {
+		if fl, ok := value.(*ast.FloatNode); ok && wholeNumber(typeAt(into, path)) {
+			odd = lineCol(fl.GetToken(), fmt.Sprintf("%s: want a whole number, got %s", path, fl.GetToken().Value))
+			return false
+		}
 		if key == nil {
 			return true
 		}
@@ -129,6 +136,79 @@ func oddShape(data []byte) string {
 		return false
 	})
 	return odd
+}
+
+// typeAt is the Go type the value at path ("limits.clients",
+// "bridges[0].topics") decodes into, by the yaml tags of into; nil when
+// it cannot tell.
+func typeAt(into reflect.Type, path string) reflect.Type {
+	t := into
+	for _, part := range strings.Split(strings.ReplaceAll(path, "[", ".["), ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t == nil || part == "":
+			return nil
+		case strings.HasPrefix(part, "["):
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return nil
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			t = fieldByTag(t, part)
+		default:
+			return nil
+		}
+	}
+	return t
+}
+
+// fieldByTag is the type of struct t's field named name in YAML, looking
+// into inline fields.
+func fieldByTag(t reflect.Type, name string) reflect.Type {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if found := fieldByTag(ft, name); found != nil {
+					return found
+				}
+			}
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		if tag == name {
+			return f.Type
+		}
+	}
+	return nil
+}
+
+// wholeNumber reports whether t counts: an integer kind decoded as a
+// number, not one that reads its own text (a duration, an age, a size).
+func wholeNumber(t reflect.Type) bool {
+	if t == nil || t == reflect.TypeFor[time.Duration]() || reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // lineCol writes "line:col: msg" for a token.
