@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -246,21 +247,40 @@ type fakeWhatIf struct {
 	started chan struct{}
 }
 
-func (f *fakeWhatIf) WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (any, error) {
+func (f *fakeWhatIf) WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (WhatIfAnswer, error) {
 	switch {
 	case strings.Contains(string(yaml), "broken"):
-		return nil, &ProblemsError{Problems: []hearth.AutomationProblem{{File: "what-if.yaml", Line: 2, Column: 3, Message: "unknown field \"trigers\""}}}
+		return WhatIfAnswer{}, &ProblemsError{Problems: []hearth.AutomationProblem{{File: "what-if.yaml", Line: 2, Column: 3, Message: "unknown field \"trigers\""}}}
 	case strings.Contains(string(yaml), "huge"):
-		return nil, fmt.Errorf("read the log: %w (more than 200000)", ErrTooManyEvents)
+		return WhatIfAnswer{}, fmt.Errorf("read the log: %w (more than 200000)", ErrTooManyEvents)
 	case strings.Contains(string(yaml), "slow"):
 		f.started <- struct{}{}
 		select {
 		case <-f.release:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return WhatIfAnswer{}, ctx.Err()
 		}
 	}
-	return map[string]any{"from": from, "to": until, "events": 0, "commands": []any{}, "traces": []any{}}, nil
+	if strings.Contains(string(yaml), "tru") {
+		// A likely typo: the load warns, and nothing would have been sent.
+		return WhatIfAnswer{Run: whatIfRun{From: from, To: until, Events: 3, Traces: []any{}}, Warnings: []hearth.AutomationProblem{{
+			File: "what-if.yaml", Line: 4, Column: 13, Automation: "a",
+			Message: `when "occupancy == tru" reads "tru", which hall_motion has not reported: did you mean true?`,
+		}}}, nil
+	}
+	return WhatIfAnswer{Run: map[string]any{"from": from, "to": until, "events": 0, "commands": []any{}, "traces": []any{}}}, nil
+}
+
+// whatIfRun has the shape of automations.WhatIfResult, whose Commands is
+// nil when the run would have sent none.
+type whatIfRun struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Events   int       `json:"events"`
+	Commands []any     `json:"commands"`
+	Traces   []any     `json:"traces"`
+
+	NearMisses map[string][]hearth.NearMiss `json:"near_misses,omitempty"`
 }
 
 func TestWhatIfAPI(t *testing.T) {
@@ -278,6 +298,28 @@ func TestWhatIfAPI(t *testing.T) {
 		var res struct{ From, To time.Time }
 		if code := call(t, "POST", url, `{"yaml":"- id: a\n"}`, &res); code != 200 || res.To.Sub(res.From) != 24*time.Hour {
 			t.Fatalf("%d %+v", code, res)
+		}
+	})
+	t.Run("the load's warnings come with the answer, and no commands is an empty list", func(t *testing.T) {
+		var res struct {
+			Commands *[]any
+			Events   int
+			Warnings []hearth.AutomationProblem
+		}
+		if code := call(t, "POST", url, `{"yaml":"- id: a\n  when: occupancy == tru\n"}`, &res); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		if res.Commands == nil || len(*res.Commands) != 0 || res.Events != 3 {
+			t.Errorf("commands %v (want []), events %d", res.Commands, res.Events)
+		}
+		if len(res.Warnings) != 1 || res.Warnings[0].Line != 4 || !strings.Contains(res.Warnings[0].Message, "did you mean true?") {
+			t.Errorf("warnings %+v", res.Warnings)
+		}
+	})
+	t.Run("an answer without warnings says so with an empty list", func(t *testing.T) {
+		var res map[string]json.RawMessage
+		if code := call(t, "POST", url, `{"yaml":"- id: a\n"}`, &res); code != 200 || string(res["warnings"]) != "[]" {
+			t.Fatalf("%d warnings %s", code, res["warnings"])
 		}
 	})
 	t.Run("YAML with mistakes is a 422 with the problems", func(t *testing.T) {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +10,14 @@ import (
 
 	"hearth"
 )
+
+// diskTrouble is the bus while the disk refuses the log: nothing becomes
+// durable.
+type diskTrouble struct{ *hearth.Bus }
+
+func (diskTrouble) WaitDurable(context.Context, uint64) error {
+	return errors.New("log: append events: database or disk is full (13)")
+}
 
 // chainOf fetches the causes of seq and returns the chain's kinds, vias and seqs.
 func chainOf(t *testing.T, s *stack, seq uint64) causesOut {
@@ -81,6 +91,26 @@ func TestCausesAPI(t *testing.T) {
 	t.Run("a sensor's message has no cause", func(t *testing.T) {
 		if got := describeChain(chainOf(t, s, motion.Seq)); got != "event:message:home/hall_motion" {
 			t.Fatalf("chain %s", got)
+		}
+	})
+	t.Run("an event the stream delivered is answered before the log has committed it", func(t *testing.T) {
+		// A QoS 0 message waits up to a second for its commit; the page asks
+		// for the causes of a change the moment the stream shows it.
+		m := s.publish(t, "home/hall_light", `{"state":"OFF"}`)
+		if s.bus.Durable() >= m.Seq+1 {
+			t.Skip("the log committed the change at once: nothing to wait for")
+		}
+		if got := describeChain(chainOf(t, s, m.Seq+1)); got != "event:state:home/hall_light ← cause:message:home/hall_light" {
+			t.Fatalf("chain %s", got)
+		}
+	})
+	t.Run("an event the log cannot take now is a 503 to try again", func(t *testing.T) {
+		m := s.publish(t, "home/hall_light", `{"state":"ON"}`)
+		h := New(Options{Devices: s.reg, Log: s.store, Stream: diskTrouble{s.bus}, Logger: testLogger(t)})
+		t.Cleanup(func() { _ = h.Close(context.Background()) })
+		rec := recorder(h.Handler(), "GET", "/api/events/"+strconv.FormatUint(m.Seq+1, 10)+"/causes", "")
+		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "database or disk is full") {
+			t.Fatalf("%d %v %s", rec.Code, rec.Header(), rec.Body)
 		}
 	})
 	for _, c := range []struct {

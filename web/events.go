@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -17,6 +19,11 @@ const (
 
 // maxCauses bounds a chain of causes; a real chain is a handful of links.
 const maxCauses = 32
+
+// loggedWait bounds how long the causes of an event the stream has
+// delivered wait for the log to commit it: the store holds a batch nobody
+// waits for up to a second (store.DefaultQuietDelay) to share its commit.
+const loggedWait = 3 * time.Second
 
 // inferWindow is how long before a device's state message a command to it
 // is taken as its likely cause: MQTT does not carry the command's id back.
@@ -101,6 +108,14 @@ func (s *Server) causes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := s.awaitLogged(ctx, seq); err != nil {
+		if ctx.Err() != nil {
+			return // the client went
+		}
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("event %d is not in the log yet: %v; try again", seq, err))
+		return
+	}
 	e, err := s.opts.Log.Event(ctx, seq)
 	if notFound(err) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no event %d in the log", seq))
@@ -140,6 +155,23 @@ func (s *Server) causes(w http.ResponseWriter, r *http.Request) {
 		out.Chain = append(out.Chain, causeLink{Via: "inferred", Event: cmd})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// awaitLogged waits until the log holds event seq when the stream has
+// published it: a page asks for the causes of a change the moment the
+// stream shows it, which is before the store commits it. An event the
+// stream has not published is left to the log to answer (404).
+func (s *Server) awaitLogged(ctx context.Context, seq uint64) error {
+	if s.opts.Stream == nil || seq >= s.opts.Stream.NextSeq() {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, loggedWait)
+	defer cancel()
+	err := s.opts.Stream.WaitDurable(wctx, seq)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("the log is behind")
+	}
+	return err
 }
 
 // inferCommand finds the command that most likely made a device send the

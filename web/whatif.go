@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"hearth"
 )
 
 // WhatIfRunner runs automations written on the page against the events of
@@ -16,9 +19,18 @@ type WhatIfRunner interface {
 	// WhatIf loads yaml and replays the log's events from from on, the
 	// virtual clock running until until. YAML with mistakes is a
 	// *ProblemsError; more events than the runner will hold in memory is
-	// an error wrapping ErrTooManyEvents. The result is answered as JSON as
-	// it is (automations.WhatIfResult).
-	WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (any, error)
+	// an error wrapping ErrTooManyEvents.
+	WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (WhatIfAnswer, error)
+}
+
+// WhatIfAnswer is a what-if run with what loading its YAML doubted
+// (likely typos, devices not heard of), which the box shows above it.
+type WhatIfAnswer struct {
+	// Run is what the run would have done: the JSON object it marshals to
+	// (automations.WhatIfResult) is the answer.
+	Run any
+	// Warnings are the load's doubts, with their places in the YAML.
+	Warnings []hearth.AutomationProblem
 }
 
 // ErrTooManyEvents is wrapped by a WhatIfRunner that was asked to replay
@@ -99,8 +111,33 @@ func (s *Server) whatIf(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("what-if", "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, res)
+		body, err := whatIfBody(res)
+		if err != nil {
+			s.log.Error("what-if: answer", "err", err)
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
 	}
+}
+
+// whatIfBody is the answer to a what-if: the run's fields, with commands
+// a list even when there are none (the engine leaves it nil), and the
+// load's warnings, a list too.
+func whatIfBody(a WhatIfAnswer) (map[string]json.RawMessage, error) {
+	raw, err := json.Marshal(a.Run)
+	if err != nil {
+		return nil, fmt.Errorf("write the what-if's answer: %w", err)
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil || body == nil {
+		return nil, fmt.Errorf("the what-if's answer is not a JSON object: %.40s", raw)
+	}
+	if c := body["commands"]; c == nil || string(c) == "null" {
+		body["commands"] = json.RawMessage("[]")
+	}
+	body["warnings"], _ = json.Marshal(nonNil(a.Warnings)) // plain strings and numbers
+	return body, nil
 }
 
 // shortDuration writes 168h0m0s as 168h.

@@ -449,6 +449,22 @@ func TestPageAutomationsAPIOnTheHub(t *testing.T) {
 		}
 	})
 
+	t.Run("a what-if says the likely typos its YAML has, as loading it would", func(t *testing.T) {
+		typo := strings.Replace(motionLightYAML, "occupancy == true", "occupancy == tru", 1)
+		if typo == motionLightYAML {
+			t.Fatal("the automation has no occupancy == true to misspell")
+		}
+		body, _ := json.Marshal(map[string]string{"yaml": typo, "since": "1h"})
+		var res struct {
+			Commands []any
+			Warnings []hearth.AutomationProblem
+		}
+		if code := postJSON(t, api+"/whatif", string(body), &res); code != 200 || res.Commands == nil || len(res.Warnings) == 0 ||
+			!strings.Contains(res.Warnings[0].Message, "did you mean true?") || res.Warnings[0].File != "what-if.yaml" {
+			t.Fatalf("%d %+v", code, res)
+		}
+	})
+
 	t.Run("a what-if of YAML with mistakes is a 422 that lists them", func(t *testing.T) {
 		body, _ := json.Marshal(map[string]string{"yaml": brokenYAML})
 		var res struct{ Problems []hearth.AutomationProblem }

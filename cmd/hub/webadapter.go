@@ -48,17 +48,23 @@ func (w webAutomations) Reload(ctx context.Context) (web.ReloadChanges, error) {
 
 // WhatIf runs the automations in yaml against the log's events from from
 // on, with the engine's base topic, location and device states.
-func (w webAutomations) WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (any, error) {
+func (w webAutomations) WhatIf(ctx context.Context, yaml []byte, from, until time.Time) (web.WhatIfAnswer, error) {
 	const name = "what-if.yaml"
-	set, err := automations.LoadBytes(name, yaml)
+	// Loaded by the engine, which knows the devices: a likely typo or a
+	// device not heard of is said, as when the file itself is loaded.
+	set, err := w.a.engine.LoadBytes(name, yaml)
 	if err != nil {
-		return nil, problemsOf(name, err)
+		return web.WhatIfAnswer{}, problemsOf(name, err)
 	}
 	events, err := logEvents(ctx, w.a.store, from, maxWhatIfEvents)
 	if err != nil {
-		return nil, err
+		return web.WhatIfAnswer{}, err
 	}
-	return w.a.engine.WhatIf(ctx, set, events, until)
+	res, err := w.a.engine.WhatIf(ctx, set, events, until)
+	if err != nil {
+		return web.WhatIfAnswer{}, err
+	}
+	return web.WhatIfAnswer{Run: res, Warnings: problemList(set.Warnings())}, nil
 }
 
 // problemsOf turns a load error into the page's list of problems: every
@@ -68,11 +74,16 @@ func problemsOf(file string, err error) *web.ProblemsError {
 	if !errors.As(err, &le) {
 		return &web.ProblemsError{Problems: []hearth.AutomationProblem{{File: file, Message: err.Error()}}}
 	}
-	out := make([]hearth.AutomationProblem, len(le.Problems))
-	for i, p := range le.Problems {
+	return &web.ProblemsError{Problems: problemList(le.Problems)}
+}
+
+// problemList is the page's form of the automations' problems.
+func problemList(ps []automations.Problem) []hearth.AutomationProblem {
+	out := make([]hearth.AutomationProblem, len(ps))
+	for i, p := range ps {
 		out[i] = hearth.AutomationProblem{File: p.File, Line: p.Line, Column: p.Column, Automation: p.Automation, Message: p.Msg}
 	}
-	return &web.ProblemsError{Problems: out}
+	return out
 }
 
 // logEvents reads the log's events from the first at or after from, in

@@ -6,7 +6,7 @@
 
 import {api} from './api.js';
 import {h, clock, announce} from './dom.js';
-import {humanize} from './format.js';
+import {changedBy, words} from './format.js';
 
 const ARM = [['arm_away', 'Away'], ['arm_home', 'Home'], ['arm_night', 'Night']];
 const ARMED = {armed_away: 'away', armed_home: 'home', armed_night: 'night'};
@@ -127,21 +127,8 @@ export function alarmControls(d, live) {
   return {el, update};
 }
 
-/** words says an alarm state: armed_away → armed away. */
-export const words = (state) => String(state || '').replace(/_/g, ' ');
-
 // sentence makes an API error read as one: "wrong code" → "Wrong code.".
 function sentence(msg) {
   const t = String(msg).trim();
   return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
-}
-
-/** changedBy says who changed the alarm, from its changed_by. */
-export function changedBy(s, nameOf = humanize) {
-  let m;
-  if (s === 'web') return 'the page';
-  if ((m = /^web user (.+)$/.exec(s))) return `${m[1]} on the page`;
-  if ((m = /^automation (.+?)(#\d+)?$/.exec(s))) return `automation ${m[1]}`;
-  if ((m = /^mqtt client (.+)$/.exec(s))) return `${m[1]} (MQTT)`;
-  return s === 'mqtt' ? 'MQTT' : s === 'hub' ? 'the hub' : nameOf(s);
 }

@@ -96,7 +96,7 @@ async function lazy(nav, name, navName, arg, title) {
 live.addEventListener('status', (ev) => {
   const {state} = ev.detail;
   conn.dataset.state = state;
-  conn.querySelector('.conn-text').textContent = state === 'live' ? 'Live' : state === 'offline' ? 'Offline' : 'Connecting…';
+  conn.querySelector('.conn-text').textContent = state === 'live' ? 'Live' : state === 'offline' ? 'Offline: the hub cannot be reached; trying again' : 'Connecting…';
 });
 
 // account shows who is logged in, with a button to log out.

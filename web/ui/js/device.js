@@ -3,7 +3,7 @@
 
 import {api, enc} from './api.js';
 import {h, icon, clock, timeEl, refreshTimes, announce} from './dom.js';
-import {ICONS, displayName, isLight, kind, label, numeric, show, unit, withUnit} from './format.js';
+import {ICONS, alarmKeys, alarmValue, displayName, isAlarm, isLight, kind, label, numeric, show, unit, withUnit} from './format.js';
 import {lightControls} from './controls.js';
 import {chart} from './chart.js';
 import {eventRow, describe} from './eventview.js';
@@ -82,7 +82,11 @@ export function mount(main, live, id) {
       d.availability === 'offline' ? h('span', {class: 'chip bad'}, 'Offline') : d.availability === 'online' ? h('span', {class: 'chip ok'}, 'Online') : '',
       ' ', h('span', {}, 'updated '), timeEl(d.updated));
     const st = d.state || {};
-    stateList.replaceChildren(...Object.keys(st).sort().flatMap((k) => {
+    // The alarm's state is not a light's power, and its details are said
+    // in words, without the fields it keeps for keypads.
+    const alarm = isAlarm(d);
+    stateList.replaceChildren(...(alarm ? alarmKeys(st) : Object.keys(st).sort()).flatMap((k) => {
+      if (alarm) return [h('dt', {}, k === 'state' ? 'State' : label(k)), h('dd', {}, alarmValue(k, st[k], live.nameOf))];
       const [text, u] = show(k, st[k]);
       return [h('dt', {}, label(k)), h('dd', {}, withUnit(text, u))];
     }));
@@ -126,23 +130,43 @@ export function mount(main, live, id) {
       recent.replaceChildren(...events.map((e) => eventRow(e, {device: false, nameOf: live.nameOf})));
       if (!events.length) recent.append(h('li', {class: 'muted'}, 'No events yet.'));
       const change = events.find((e) => e.kind === 'state' || e.kind === 'availability');
-      if (change) await loadWhy(change.seq);
+      if (change) loadWhy(Math.max(change.seq, whyWant)); // a change the stream showed may not be listed yet
       else why.replaceChildren(h('li', {class: 'muted'}, 'Nothing has changed yet.'));
     } catch (e) {
       recent.replaceChildren(h('li', {class: 'error'}, `Events could not be read: ${e.message}`));
     }
   }
 
-  async function loadWhy(seq) {
+  // One question at a time, for the newest change: the hub answers once
+  // the log holds the change (within a second), and a device that changes
+  // fast would otherwise hold many requests open.
+  let whyWant = 0, whyAsking = false, whyTimer = 0;
+  function loadWhy(seq) {
+    whyWant = seq;
+    clearTimeout(whyTimer);
+    if (!whyAsking) askWhy();
+  }
+
+  async function askWhy() {
+    const seq = whyWant;
+    whyAsking = true;
     try {
       const res = await api(`/api/events/${seq}/causes`);
+      if (seq !== whyWant) return;
       why.replaceChildren(...res.chain.map((link, i) => h('li', {class: `why why-${link.via}`},
         h('span', {class: 'why-step'}, i === 0 ? 'Latest change' : link.via === 'inferred' ? 'Most likely after' : 'Caused by'),
         h('span', {class: 'why-text'}, describe(link.event, live.nameOf)),
         h('span', {class: 'why-meta'}, `#${link.event.seq} · ${clock(link.event.time)}`))));
       if (res.missing) why.append(h('li', {class: 'why muted'}, `Earlier causes (#${res.missing}) are no longer in the log.`));
     } catch (e) {
+      if (seq !== whyWant) return;
       why.replaceChildren(h('li', {class: 'error'}, `Causes could not be read: ${e.message}`));
+      // 503: the log cannot take the change now (a disk in trouble). Ask
+      // again rather than keep the error until the device changes again.
+      if (e.status === 503) whyTimer = setTimeout(() => loadWhy(seq), 5000);
+    } finally {
+      whyAsking = false;
+      if (seq !== whyWant) askWhy();
     }
   }
 
@@ -171,10 +195,16 @@ export function mount(main, live, id) {
     d = live.devices.get(id) || d;
     drawState();
   };
+  // Back after an outage: what was read while the hub was away failed.
+  const onResumed = () => {
+    loadCharts();
+    loadEvents();
+  };
   live.addEventListener('device', onDevice);
   live.addEventListener('devices', onDevices);
   live.addEventListener('event', onEvent);
   live.addEventListener('reload', onReload);
+  live.addEventListener('resumed', onResumed);
   const ticker = setInterval(() => refreshTimes(main), 30e3);
   drawState();
   loadCharts();
@@ -186,8 +216,10 @@ export function mount(main, live, id) {
       live.removeEventListener('devices', onDevices);
       live.removeEventListener('event', onEvent);
       live.removeEventListener('reload', onReload);
+      live.removeEventListener('resumed', onResumed);
       clearInterval(ticker);
       clearTimeout(chartTimer);
+      clearTimeout(whyTimer);
       if (chartsAbort) chartsAbort.abort();
       disposers.forEach((f) => f());
     },

@@ -12,7 +12,9 @@ function build(el, attrs, children) {
     else if (k === 'value' || k === 'checked') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  // Flattened all the way: a view mapping each item to a few elements
+  // nests lists in lists, and an array left in would print as text.
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : String(c));
   }

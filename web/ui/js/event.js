@@ -19,7 +19,7 @@ export function mount(main, live, seq) {
     return {title, unmount() {}};
   }
 
-  api(`/api/events/${seq}/causes`, {signal: ctrl.signal}).then((res) => {
+  const load = () => api(`/api/events/${seq}/causes`, {signal: ctrl.signal}).then((res) => {
     const e = res.chain[0].event;
     const c = e.cause || {};
     const rows = [
@@ -52,8 +52,15 @@ export function mount(main, live, seq) {
     body.replaceChildren(h('p', {class: e.status === 404 ? '' : 'error'},
       e.status === 404 ? `Event #${seq} is not in the log (it may be older than the log keeps).` : `This event could not be read: ${e.message}`));
   }).finally(() => body.removeAttribute('aria-busy'));
+  load();
+  // Back after an outage: a read that failed meanwhile is tried again.
+  const onResumed = () => { if (body.querySelector('.error')) load(); };
+  live.addEventListener('resumed', onResumed);
 
-  return {title, unmount: () => ctrl.abort()};
+  return {title, unmount() {
+    ctrl.abort();
+    live.removeEventListener('resumed', onResumed);
+  }};
 }
 
 // runLink links the automation of a run: "Hall light on motion, run 12".

@@ -8,7 +8,8 @@ import {eventRow} from './eventview.js';
 
 const PAGE = 100;
 const KEEP = 500;
-const KINDS = ['message', 'state', 'availability', 'command', 'run'];
+// Every kind the API filters by (docs/api.md).
+const KINDS = ['message', 'state', 'availability', 'command', 'run', 'notification', 'gap'];
 
 /** filter is the events page's filter; it survives leaving the page, and the device page sets it. */
 export const filter = {device: '', topic: '', kind: ''};

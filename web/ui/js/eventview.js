@@ -1,7 +1,7 @@
 // How an event of the log reads to a person, as a sentence and as a row.
 
 import {h, clock} from './dom.js';
-import {humanize, phrase} from './format.js';
+import {alarmPhrases, humanize, isAlarm, phrase} from './format.js';
 
 const MAX_TEXT = 120;
 
@@ -24,13 +24,27 @@ function who(e) {
   return '';
 }
 
+// The alarm's keypad commands.
+const ACTIONS = /^(arm_away|arm_home|arm_night|disarm)$/;
+
+/** alarmEvent tells an event of the alarm: its state or a keypad's command. */
+function alarmEvent(e) {
+  const p = e.payload;
+  return Boolean(p && typeof p === 'object' && (isAlarm({id: e.device, state: p}) || ACTIONS.test(p.action)));
+}
+
 /** describe says what an event records, in a sentence; nameOf names devices. */
 export function describe(e, nameOf = humanize) {
   const dev = e.device ? nameOf(e.device) : '';
+  const alarm = alarmEvent(e);
   switch (e.kind) {
     case 'state': {
       const prev = e.prev || {}, now = e.payload || {};
       const keys = Object.keys(now).filter((k) => JSON.stringify(prev[k]) !== JSON.stringify(now[k]));
+      if (alarm) {
+        const parts = alarmPhrases(now, keys, nameOf);
+        return short(`${dev}: ${parts.length ? parts.join(', ') : 'no change'}`);
+      }
       // What people care about first; the radio's numbers last.
       keys.sort((a, b) => (a === 'linkquality') - (b === 'linkquality'));
       const parts = keys.map((k) => phrase(k, now[k])).concat(Object.keys(prev).filter((k) => !(k in now)).map((k) => `${k} cleared`));
@@ -39,6 +53,9 @@ export function describe(e, nameOf = humanize) {
     case 'availability':
       return `${dev} went ${e.payload}`;
     case 'command': {
+      // The alarm publishes its own state as a command on its state topic.
+      if (alarm && !/\/set$/.test(e.topic)) return short(`${dev} published: ${alarmPhrases(e.payload, Object.keys(e.payload), nameOf).join(', ')}`);
+      if (alarm) return short(`Asked ${dev} to ${alarmPhrases(e.payload, Object.keys(e.payload), nameOf).join(', ')}${who(e)}`);
       const p = e.payload && typeof e.payload === 'object' ? asks(e.payload).join(', ') : JSON.stringify(e.payload);
       return short(`Asked ${dev || e.topic} to ${p}${who(e)}`);
     }

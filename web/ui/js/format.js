@@ -1,6 +1,8 @@
 // What the page knows about attributes: labels, units, how to show a value,
 // which devices are lights, and an icon per kind of device.
 
+import {clock} from './dom.js';
+
 export const ICONS = {
   light: 'M9 18h6M10 21h4M12 3a6 6 0 0 0-3.6 10.8c.7.6 1.1 1.3 1.1 2.2h5c0-.9.4-1.6 1.1-2.2A6 6 0 0 0 12 3z',
   motion: 'M13.5 4.5a1.5 1.5 0 1 1-3 0 1.5 1.5 0 0 1 3 0zM8 21l2.5-6.5M13 21v-4l-2.5-2.5 1-5.5M7 12l2-3.5h3.5l2 3 3 1',
@@ -163,4 +165,66 @@ export function kind(d) {
   const st = d.state || {};
   for (const k of ['occupancy', 'contact', 'temperature', 'illuminance']) if (k in st) return k === 'occupancy' ? 'motion' : k;
   return 'device';
+}
+
+/** words says an alarm state: armed_away → armed away. */
+export const words = (state) => String(state || '').replace(/_/g, ' ');
+
+/** changedBy says who changed the alarm, from its changed_by. */
+export function changedBy(s, nameOf = humanize) {
+  let m;
+  if (s === 'web') return 'the page';
+  if ((m = /^web user (.+)$/.exec(s))) return `${m[1]} on the page`;
+  if ((m = /^automation (.+?)(#\d+)?$/.exec(s))) return `automation ${m[1]}`;
+  if ((m = /^mqtt client (.+)$/.exec(s))) return `${m[1]} (MQTT)`;
+  return s === 'mqtt' ? 'MQTT' : s === 'hub' ? 'the hub' : nameOf(s);
+}
+
+// The alarm's attributes for keypads and the hub's own bookkeeping, not
+// for people: whether the last code was right, the command a publication
+// answers, the code sent (always "***"), the sensor's name beside its id.
+const ALARM_HIDDEN = new Set(['code_ok', 'ref', 'code', 'sensor_name']);
+const DELAYS = /^(exit delay|entry delay|trigger time)$/;
+// The order they are said in: what it does, who made it, until when.
+const ALARM_ORDER = ['state', 'action', 'target', 'changed_by', 'user', 'sensor', 'until', 'locked_until', 'attempts'];
+
+/** alarmKeys lists the alarm's attributes in obj worth saying: set, not internal, its state first. */
+export function alarmKeys(obj) {
+  const rank = (k) => (ALARM_ORDER.indexOf(k) + ALARM_ORDER.length + 1) % (ALARM_ORDER.length + 1);
+  return Object.keys(obj || {}).filter((k) => obj[k] !== null && obj[k] !== undefined && !ALARM_HIDDEN.has(k))
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** alarmValue says one of the alarm's attributes: its state in words, a time as the page writes times, who acted by name. */
+export function alarmValue(k, v, nameOf = humanize) {
+  let m;
+  if (k === 'state' || k === 'target') return show('state', v)[0];
+  if (k === 'until' || k === 'locked_until') return clock(v);
+  if (k === 'sensor') return nameOf(v);
+  if (k === 'action') return words(v);
+  if (k === 'changed_by') return (m = /^sensor (.+)$/.exec(v)) ? nameOf(m[1]) : DELAYS.test(v) ? `the ${v}` : changedBy(v, nameOf);
+  const [text, u] = show(k, v);
+  return withUnit(text, u);
+}
+
+/**
+ * alarmPhrases says what the alarm's attributes keys of obj say, for a
+ * sentence: "Triggered (armed away)", "by Hall motion", "until 20:00:30".
+ */
+export function alarmPhrases(obj, keys, nameOf = humanize) {
+  return alarmKeys(obj).filter((k) => keys.includes(k)).flatMap((k) => {
+    const v = obj[k], text = alarmValue(k, v, nameOf);
+    switch (k) {
+      case 'state': return obj.target && obj.target !== v ? `${text} (${words(obj.target)})` : text;
+      case 'target': return keys.includes('state') ? [] : `target ${words(v)}`;
+      case 'changed_by': return `${DELAYS.test(v) ? 'after' : 'by'} ${text}`;
+      case 'sensor': return obj.changed_by === `sensor ${v}` ? [] : `sensor ${text}`;
+      case 'user': return `code of ${v}`;
+      case 'attempts': return v ? `${v} wrong code${v === 1 ? '' : 's'}` : [];
+      case 'until': return `until ${text}`;
+      case 'locked_until': return `codes refused until ${text}`;
+      case 'action': return text;
+      default: return phrase(k, v);
+    }
+  });
 }

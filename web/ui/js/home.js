@@ -3,9 +3,9 @@
 
 import {api, enc} from './api.js';
 import {h, icon, timeEl, refreshTimes} from './dom.js';
-import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, repeats, show, TECHNICAL} from './format.js';
+import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, repeats, show, words, TECHNICAL} from './format.js';
 import {choiceControls, lightControls} from './controls.js';
-import {alarmControls, words} from './alarm.js';
+import {alarmControls} from './alarm.js';
 import {sparkline} from './chart.js';
 
 const NO_ROOM = 'Other devices';
@@ -81,6 +81,7 @@ export function mount(main, live) {
   live.addEventListener('devices', onDevices);
   live.addEventListener('device', onDevice);
   live.addEventListener('reload', onReload);
+  live.addEventListener('resumed', onReload); // sparklines read while the hub was away failed
   const ticker = setInterval(() => refreshTimes(body), 30e3);
   const sparkTimer = setInterval(onReload, SPARK_REFRESH);
   render();
@@ -90,6 +91,7 @@ export function mount(main, live) {
       live.removeEventListener('devices', onDevices);
       live.removeEventListener('device', onDevice);
       live.removeEventListener('reload', onReload);
+      live.removeEventListener('resumed', onReload);
       clearInterval(ticker);
       clearInterval(sparkTimer);
     },

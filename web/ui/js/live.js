@@ -2,17 +2,25 @@
 // page, and the devices as the page knows them, kept current by it.
 //
 // Events it dispatches:
-//   status  {state: 'connecting' | 'live' | 'offline'}
+//   status  {state: 'connecting' | 'live' | 'offline'}: offline once the
+//           hub refused the stream or a few attempts in a row failed
 //   devices the device list was (re)read: views redraw
 //   device  {id, event}: one device changed (state, availability, name)
 //   event   {event}: any event of the log, as it happens
 //   reload  the page fell behind or reconnected without a replay: views
 //           re-read what they show
+//   resumed the page reconnected and was replayed what it missed: views
+//           re-read what they read on their own (history, causes), which
+//           may have failed while the hub was away
 
 import {api} from './api.js';
 import {displayName, humanize} from './format.js';
 
 const MAX_MARKS = 200;
+// Attempts in a row that may fail before the page says the hub cannot be
+// reached: one failure is a restart under way; three (some six seconds at
+// the hub's retry of 3 s) is a hub that is down.
+const OFFLINE_AFTER = 3;
 
 export class Live extends EventTarget {
   constructor() {
@@ -26,6 +34,7 @@ export class Live extends EventTarget {
     // events' times: countdowns (the alarm's delays) use the hub's time.
     this.skew = 0;
     this.liveFrom = Infinity; // the first seq of this connection that is live, not replayed
+    this.failures = 0; // connection attempts in a row that failed
   }
 
   /** hubNow is the hub's time now, in ms since the epoch. */
@@ -50,20 +59,24 @@ export class Live extends EventTarget {
     const es = new EventSource('/api/events/stream');
     this.es = es;
     es.addEventListener('hello', (m) => {
+      this.failures = 0;
       this.setState('live');
       const hello = JSON.parse(m.data);
       this.liveFrom = hello.next_seq;
       // Resumed: the hub replayed what was missed from its log. Otherwise
       // (first connection, or too far behind) everything is read afresh.
       if (!hello.resumed || !this.devices.size) this.reload();
+      else this.dispatchEvent(new Event('resumed'));
     });
     es.addEventListener('gap', () => this.reload());
     es.addEventListener('message', (m) => this.apply(JSON.parse(m.data)));
     es.addEventListener('error', () => {
       // EventSource reconnects by itself (with Last-Event-ID) unless the
       // hub answered with an error; then try again from scratch.
-      this.setState(es.readyState === EventSource.CLOSED ? 'offline' : 'connecting');
-      if (es.readyState === EventSource.CLOSED) setTimeout(() => this.connect(), 5000);
+      const closed = es.readyState === EventSource.CLOSED;
+      this.failures++;
+      this.setState(closed || this.failures >= OFFLINE_AFTER ? 'offline' : 'connecting');
+      if (closed) setTimeout(() => this.connect(), 5000);
     });
   }
 

@@ -39,7 +39,9 @@ export function whatIfPanel(o) {
     try {
       const r = await api('/api/automations/whatif', {method: 'POST', body: {yaml: text.value, since: since.value}});
       const cmds = r.commands || [];
-      status.textContent = `Done: ${cmds.length} command${cmds.length === 1 ? '' : 's'} would have been sent.`;
+      const warns = (r.warnings || []).length;
+      status.textContent = `Done: ${cmds.length} command${cmds.length === 1 ? '' : 's'} would have been sent` +
+        (warns ? `, with ${warns} warning${warns === 1 ? '' : 's'} about the automations.` : '.');
       out.replaceChildren(...result(r, o.nameOf));
     } catch (e) {
       status.textContent = e.status === 422 && e.body && e.body.problems ? 'The automations have mistakes:' : `Not tested: ${e.message}`;
@@ -68,6 +70,15 @@ function result(r, nameOf) {
   const inLog = (seq) => seq < firstOwn;
   const span = r.events ? `${r.events} event${r.events === 1 ? '' : 's'} from ${clock(r.from)} to ${clock(r.to)}` : 'no events (the log has none in that time)';
   const parts = [h('p', {class: 'whatif-summary'}, `Replayed ${span}: ${cmds.length} command${cmds.length === 1 ? '' : 's'} from ${traces.length} run${traces.length === 1 ? '' : 's'}.`)];
+  // What the load doubted (a likely typo makes a "when" that never holds):
+  // first, since it may be why nothing would have been sent.
+  const warns = r.warnings || [];
+  if (warns.length) {
+    parts.unshift(h('div', {class: 'notice notice-warn'},
+      h('h3', {}, `${warns.length} warning${warns.length === 1 ? '' : 's'}`),
+      h('p', {}, 'They did not stop the automations from loading, but may be mistakes.'),
+      problemList(warns)));
+  }
   if (cmds.length) {
     parts.push(h('h3', {}, 'Commands it would have sent'),
       h('ol', {class: 'planned'}, cmds.slice(0, SHOWN).map((c) => h('li', {},
@@ -88,7 +99,7 @@ function result(r, nameOf) {
   if (misses.length) {
     const count = misses.reduce((n, [, l]) => n + l.length, 0);
     parts.push(h('details', {class: 'whatif-misses'}, h('summary', {}, `Near misses (${count})`),
-      misses.map(([id, l]) => [h('h4', {}, autoName(id)), h('ol', {class: 'misses'}, l.map((m) => nearMiss(m)))])));
+      misses.flatMap(([id, l]) => [h('h4', {}, autoName(id)), h('ol', {class: 'misses'}, l.map((m) => nearMiss(m)))])));
   }
   return parts;
 }
