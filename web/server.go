@@ -18,6 +18,12 @@ import (
 	"hearth"
 )
 
+// BrokerHealth says why the hub cannot reach the external broker it rides
+// on now (not connected since when); nil while it can.
+type BrokerHealth interface {
+	ConnErr() error
+}
+
 // Progress reports how far the event stream and the log have got.
 type Progress interface {
 	// NextSeq is the sequence number the next event will get.
@@ -104,9 +110,9 @@ type Options struct {
 	WhatIf WhatIfRunner
 	// Progress reports the stream and log positions for /healthz.
 	Progress Progress
-	// Broker says why the hub cannot reach the MQTT broker it rides on
-	// (nil while it can) for /healthz; nil with the embedded broker.
-	Broker interface{ ConnErr() error }
+	// Broker tells /healthz whether the hub reaches the MQTT broker it
+	// rides on; nil with the embedded broker.
+	Broker BrokerHealth
 	// PageChannels name the notification channels whose notifications
 	// the page lists and the browser shows; ["page"] when empty.
 	PageChannels []string
