@@ -18,6 +18,7 @@ package devices
 
 import (
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -250,6 +251,26 @@ func (r *Registry) foldLocked(e *hearth.Event, id string, ms []member, emit func
 		Prev:    prev,
 		Cause:   hearth.Cause{Seq: e.Seq},
 	})
+	r.forgetEventsLocked(d)
+}
+
+// eventAttr is the attribute a button reports a press in ("single",
+// "double", "hold"): what happened, not what the device is. Zigbee2MQTT
+// and Home Assistant treat it so. The state event of a press carries it,
+// and the device's state keeps none, so that the same press twice is two
+// changes and a device trigger on `action == "single"` fires for each.
+const eventAttr = "action"
+
+// forgetEventsLocked takes eventAttr out of the device's kept state, in a
+// new map: the old one may have been handed out.
+func (r *Registry) forgetEventsLocked(d *device) {
+	if _, ok := d.st.State[eventAttr]; !ok {
+		return
+	}
+	st := maps.Clone(d.st.State)
+	delete(st, eventAttr)
+	d.keys = slices.DeleteFunc(slices.Clone(d.keys), func(k string) bool { return k == eventAttr })
+	d.st.State, d.raw = st, r.enc.appendState(nil, st, d.keys)
 }
 
 // foldAvailabilityPayloadLocked records an online/offline message of the
@@ -389,6 +410,7 @@ func (r *Registry) ApplyLogged(e hearth.Event) {
 		}
 		d.st.State, d.keys, d.raw = st, keys, raw
 		d.st.Seq, d.st.Updated = seq, e.Time
+		r.forgetEventsLocked(d)
 	case hearth.KindAvailability:
 		av, ok := r.parseAvailability(e.Payload)
 		if !ok {
@@ -465,6 +487,7 @@ func (r *Registry) Restore(states []hearth.DeviceState) {
 			ID: d.st.ID, State: st, Availability: s.Availability, Updated: s.Updated, Seq: s.Seq,
 		}
 		d.keys, d.raw = keys, raw
+		r.forgetEventsLocked(d) // a snapshot folded from the events may hold one
 	}
 }
 

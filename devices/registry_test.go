@@ -544,3 +544,37 @@ func TestMessagesTheRegistryCannotUseAreLoggedAndSaidOnce(t *testing.T) {
 		t.Errorf("the bad availability was said %d times, want once naming the payload:\n%s", n, text)
 	}
 }
+
+// TestAButtonsActionIsAnEventNotAState presses a button the same way twice:
+// each press is a state change carrying the action, and the state kept has
+// none, so that a device trigger on action == "single" fires for each. A
+// state replayed from the log or a snapshot keeps none either.
+func TestAButtonsActionIsAnEventNotAState(t *testing.T) {
+	for _, topic := range []string{"zigbee2mqtt/hall_button", "home/hall_button"} {
+		t.Run(topic, func(t *testing.T) {
+			g := newRig(t)
+			for press := range 2 {
+				out := g.msgs(topic, `{"action":"single","battery":90}`)
+				if len(out) != 1 || !strings.Contains(string(out[0].Payload), `"action":"single"`) {
+					t.Fatalf("press %d emitted %+v, want a state event with the action", press+1, out)
+				}
+				if st := g.state("hall_button"); st["action"] != nil || st["battery"] != 90.0 {
+					t.Fatalf("press %d: the state kept is %v, want the battery and no action", press+1, st)
+				}
+			}
+			if out := g.msgs(topic, `{"battery":90}`); len(out) != 0 {
+				t.Errorf("a report with nothing new emitted %+v", out)
+			}
+		})
+	}
+	t.Run("replayed and restored", func(t *testing.T) {
+		g := newRig(t)
+		g.r.ApplyLogged(hearth.Event{Seq: 1, Kind: hearth.KindState, Device: "b1", Payload: []byte(`{"action":"double","battery":80}`)})
+		g.r.Restore(append(g.r.Devices(), hearth.DeviceState{ID: "b2", State: map[string]any{"action": "hold", "battery": 70.0}}))
+		for _, id := range []string{"b1", "b2"} {
+			if st := g.state(id); st["action"] != nil || st["battery"] == nil {
+				t.Errorf("%s: %v", id, st)
+			}
+		}
+	})
+}
