@@ -91,25 +91,14 @@ func (a *publishAction) do(ctx context.Context, t *task) error {
 		t.fail(a.desc, err)
 		return err
 	}
+	// No Device: a publish goes out as it is, to the topic it names, even
+	// home/<id>/set (a set action is the way to command a device through
+	// its adapter, checked). The log still names the device of a device
+	// topic: the read model fills it in.
 	return t.command(ctx, "publish "+topic, false, hearth.Command{
-		Device:  commandedDevice(t.r.eng.base, topic),
 		Topic:   topic,
 		Payload: b,
 		QoS:     a.qos,
 		Retain:  a.retain,
 	})
-}
-
-// commandedDevice returns <device> when topic is <base>/<device>/set, so a
-// raw publish of a command is logged against its device like a set.
-func commandedDevice(base, topic string) string {
-	rest, ok := strings.CutPrefix(topic, base+"/")
-	if !ok {
-		return ""
-	}
-	device, ok := strings.CutSuffix(rest, "/set")
-	if !ok || strings.Contains(device, "/") {
-		return ""
-	}
-	return device
 }

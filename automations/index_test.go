@@ -77,20 +77,6 @@ func TestEmptyTopicTrieMatchesNothing(t *testing.T) {
 	}
 }
 
-func TestCommandedDevice(t *testing.T) {
-	cases := []struct{ topic, want string }{
-		{"home/lamp/set", "lamp"},
-		{"home/lamp", ""},
-		{"home/a/b/set", ""},
-		{"zigbee2mqtt/lamp/set", ""},
-	}
-	for _, tc := range cases {
-		if got := commandedDevice("home", tc.topic); got != tc.want {
-			t.Errorf("commandedDevice(%q) = %q, want %q", tc.topic, got, tc.want)
-		}
-	}
-}
-
 // manyAutomations writes n automations motion_i -> light_i, each with a
 // `when` and a condition over lux_i, plus button_i mqtt triggers.
 func manyAutomations(n int) string {

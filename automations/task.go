@@ -93,6 +93,9 @@ func (t *task) command(ctx context.Context, text string, withPayload bool, c hea
 	ev, err := e.cmd.Command(ctx, c)
 	if err != nil {
 		t.step("command", text, "failed", nil, 0, err.Error())
+		if c.Device != "" { // the error names the device; its adapter may use another topic
+			return fmt.Errorf("command: %w", err)
+		}
 		return fmt.Errorf("command to %s: %w", c.Topic, err)
 	}
 	r.commanded()

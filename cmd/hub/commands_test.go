@@ -125,3 +125,31 @@ func TestADeviceThatOnlyTakesCommandsIsCommandedFromTheAPI(t *testing.T) {
 		t.Fatalf("a device nobody described: %d %q, want 404", code, e.Error)
 	}
 }
+
+// TestAPublishGoesOutAsItIsEvenToASetTopic: publish is any payload to any
+// topic; one to home/<id>/set that is not a JSON object used to be taken
+// for a device command and refused.
+func TestAPublishGoesOutAsItIsEvenToASetTopic(t *testing.T) {
+	app, _ := startHub(t, `
+- id: raw
+  triggers: [{mqtt: go}]
+  actions:
+    - publish: home/kitchen/set
+      payload: "ok"
+`)
+	c := connect(t, app.MQTTAddr().String(), "kitchen")
+	got := subscribe(t, c, "home/kitchen/set")
+	publish(t, c, "go", 1, "now")
+	select {
+	case m := <-got:
+		if string(m.Payload()) != "ok" {
+			t.Fatalf("got %q", m.Payload())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish did not go out")
+	}
+	eventually(t, "the command logged against its device", func() bool {
+		evs := events(t, app.HTTPAddr().String(), "kind=command&topic=home/kitchen/set")
+		return len(evs) == 1 && evs[0].Device == "kitchen"
+	})
+}
