@@ -36,8 +36,13 @@ func (n *native) apply(r *Registry, e *hearth.Event, _, rest string, emit func(h
 		r.redactLocked(e, alarmSecret)
 		return true
 	}
-	if e.Kind != hearth.KindMessage || !r.keptLocked(id, adapterNative) {
-		return true // a command is what someone asked for, not what the device is
+	// A command to <id>/set is what someone asked for, not what the device
+	// is. The hub's own publish on <id> or <id>/availability (an
+	// automation's publish: home/counter) is what every subscriber now
+	// reads as the device's state, so the read model takes it too.
+	if kind == topicSet || kind == topicOther || e.Kind != hearth.KindMessage && e.Kind != hearth.KindCommand ||
+		!r.keptLocked(id, adapterNative) {
+		return true
 	}
 	switch kind {
 	case topicState:

@@ -214,3 +214,37 @@ func publishRetained(t *testing.T, c mqtt.Client, topic, payload string) {
 		t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
+
+// TestAnAutomationsPublishToAStateTopicIsTheDevicesState: a counter kept
+// by an automation on home/counter, as Home Assistant's input_number is.
+// The hub's publish there is what every subscriber reads as the counter's
+// state, and the read model too: the loop below stops at 3. It used to see
+// the counter at 0 for ever and publish until the repeat's bound.
+func TestAnAutomationsPublishToAStateTopicIsTheDevicesState(t *testing.T) {
+	app, _ := startHub(t, `
+- id: count
+  triggers: [{mqtt: count}]
+  actions:
+    - repeat:
+        while: ["(states.counter.n ?? 0) < 3"]
+        actions:
+          - publish: home/counter
+            payload: {n: "{{ (states.counter.n ?? 0) + 1 }}"}
+            retain: true
+          # The automations read states as the bus delivers them, in
+          # order: a moment for the engine to read its own publish.
+          - delay: 200ms
+`)
+	c := connect(t, app.MQTTAddr().String(), "button")
+	publish(t, c, "count", 1, "go")
+	eventually(t, "the counter at 3", func() bool {
+		d, ok := app.devices.Device("counter")
+		return ok && d.State["n"] == 3.0
+	})
+	eventually(t, "the run done", func() bool {
+		return len(events(t, app.HTTPAddr().String(), "kind=run&topic=$hearth/automations/count")) == 1
+	})
+	if n := len(events(t, app.HTTPAddr().String(), "kind=command&topic=home/counter")); n != 3 {
+		t.Fatalf("%d publishes to home/counter, want 3", n)
+	}
+}
