@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -361,6 +362,47 @@ func TestNamesFromTheDevicesFile(t *testing.T) {
 	t.Run("clearing it on the page shows the file's again", func(t *testing.T) {
 		if call(t, "PUT", url, `{}`, &d); d.Name != "Hall lamp" || d.Room != "Hall" {
 			t.Fatalf("%+v", d)
+		}
+	})
+}
+
+func TestDevicesCarryTheirCapabilities(t *testing.T) {
+	s := newStack(t, stackOptions{info: zigbeeHouse})
+	s.publish(t, "home/front_lock", `{"state":"UNLOCK","battery":92}`)
+	s.publish(t, "home/hall_motion", `{"occupancy":false,"voltage":3042}`)
+	s.durable(t)
+
+	var lock deviceJSON
+	get(t, s.http.URL+"/api/devices/front_lock", &lock)
+	want := []hearth.Capability{
+		{Attr: "state", Type: "binary", Set: true, On: "LOCK", Off: "UNLOCK"},
+		{Attr: "battery", Type: "numeric", Unit: "%"},
+	}
+	if lock.Kind != "lock" || !reflect.DeepEqual(lock.Capabilities, want) {
+		t.Errorf("the lock is a %q with the capabilities %+v, want a lock with %+v", lock.Kind, lock.Capabilities, want)
+	}
+	t.Run("the list carries them too, trimmed to what the page uses", func(t *testing.T) {
+		var list []map[string]any
+		get(t, s.http.URL+"/api/devices", &list)
+		for _, d := range list {
+			if d["id"] != "hall_motion" {
+				continue
+			}
+			caps, _ := json.Marshal(d["capabilities"])
+			// Occupancy is neither set nor has a unit; a class is left out.
+			if string(caps) != `[{"attr":"voltage","type":"numeric","unit":"mV"},{"attr":"device_temperature","type":"numeric","unit":"°C"}]` {
+				t.Errorf("the motion sensor's capabilities are %s", caps)
+			}
+			return
+		}
+		t.Fatalf("no hall_motion in %v", list)
+	})
+	t.Run("a device the hub knows nothing of has none", func(t *testing.T) {
+		s.publish(t, "home/mystery", `{"value":1}`)
+		s.durable(t)
+		var raw map[string]any
+		if get(t, s.http.URL+"/api/devices/mystery", &raw); raw["capabilities"] != nil {
+			t.Errorf("capabilities %v for an unknown device", raw["capabilities"])
 		}
 	})
 }

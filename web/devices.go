@@ -28,6 +28,11 @@ type deviceJSON struct {
 	// Choices are, by attribute, the values a command may set it to: the
 	// house's modes, {"mode": ["home", "away", ...]}.
 	Choices map[string][]string `json:"choices,omitempty"`
+	// Capabilities are the attributes a command can set, with what the
+	// page needs to draw a control for each, and the unit of any other
+	// attribute that has one: the device's own unit beats the page's guess
+	// (a voltage in mV).
+	Capabilities []hearth.Capability `json:"capabilities,omitempty"`
 }
 
 // withDevice checks the {id} of the path, so that every handler of a device
@@ -67,6 +72,9 @@ func (s *Server) withMeta(d hearth.DeviceState, meta map[string]hearth.DeviceMet
 	m := meta[d.ID].Or(info)
 	out := deviceJSON{DeviceState: d, Name: m.Name, Room: m.Room, Kind: info.Kind}
 	for _, c := range info.Capabilities {
+		if cp, ok := pageCapability(c); ok {
+			out.Capabilities = append(out.Capabilities, cp)
+		}
 		// Only an attribute the state holds: the alarm's actions are not
 		// a state to pick, the alarm has its own endpoint.
 		if _, held := d.State[c.Attr]; c.Set && c.Type == "enum" && len(c.Values) > 0 && held {
@@ -77,6 +85,18 @@ func (s *Server) withMeta(d hearth.DeviceState, meta map[string]hearth.DeviceMet
 		}
 	}
 	return out
+}
+
+// pageCapability trims a capability to what the page uses, so that the
+// device list stays small: the class and the toggle value are left out
+// (the page knows the state it flips), and an attribute no command sets
+// keeps only its unit, or is left out without one.
+func pageCapability(c hearth.Capability) (hearth.Capability, bool) {
+	if !c.Set {
+		return hearth.Capability{Attr: c.Attr, Type: c.Type, Unit: c.Unit}, c.Unit != ""
+	}
+	c.Class, c.Toggle = "", nil
+	return c, true
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {

@@ -54,6 +54,8 @@ type stackOptions struct {
 	accounts bool
 	// pageChannels are the notification channels the page shows.
 	pageChannels []string
+	// info tells what devices are and can do, as the adapters would.
+	info DeviceInfos
 }
 
 // testClock stamps bus events; tests that need a history move it.
@@ -95,7 +97,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	opts := Options{
 		Devices: s.reg, BaseTopic: "home", Stream: s.bus, Progress: s.bus,
 		Automations: o.automations, Reloader: o.reloader, WhatIf: o.whatIf, Logger: testLogger(t),
-		PageChannels: o.pageChannels,
+		PageChannels: o.pageChannels, Info: o.info,
 	}
 	var runDone chan error
 	var cancelRun context.CancelFunc

@@ -20,7 +20,7 @@ let current = 0; // counts navigations, so that a late module mounts only if sti
 
 // Views loaded on demand: [their module, their stylesheet].
 const LAZY = {
-  device: () => [import('./device.js')],
+  device: () => [import('./device.js'), loadStyle('/views.css')],
   automations: () => [import('./automations.js'), loadStyle('/views.css')],
   automation: () => [import('./automation.js'), loadStyle('/views.css')],
   event: () => [import('./event.js'), loadStyle('/views.css')],

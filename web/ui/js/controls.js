@@ -1,51 +1,56 @@
-// A light's switch and brightness slider, shared by the home page's cards
-// and the device page. A command goes to the hub; the control shows the new
-// state only when the light reports it (a state event on the stream), and
-// shows "pending" meanwhile.
+// The controls of the home page's cards and the device page: a light's
+// switch and brightness, the house mode's choices, and a switch or buttons
+// for any attribute a command sets (a lock, a cover). A command goes to the
+// hub; a control shows the new state only when the device reports it (a
+// state event on the stream), and shows "pending" meanwhile.
 
 import {api, enc} from './api.js';
 import {h, announce} from './dom.js';
-import {displayName, isOn} from './format.js';
+import {displayName, isOn, label, show, withUnit, word} from './format.js';
 
 const PENDING_FOR = 5000;
 
-/** lightControls returns {el, update(device)} for a light. */
-export function lightControls(d) {
-  let dev = d, pending = null, timer = 0;
-  const name = () => displayName(dev);
-  const sw = h('button', {type: 'button', class: 'switch', role: 'switch', 'aria-checked': 'false'},
-    h('span', {class: 'switch-knob', 'aria-hidden': 'true'}));
-  const swText = h('span', {class: 'switch-text', 'aria-hidden': 'true'});
-  const range = h('input', {type: 'range', min: 1, max: 254, step: 1, class: 'range'});
-  const out = h('output', {class: 'range-out'});
-  const err = h('p', {class: 'control-error', role: 'alert'});
-  const slider = h('label', {class: 'slider'}, h('span', {class: 'slider-label'}, 'Brightness'), range, out);
-  const el = h('div', {class: 'light-controls'}, h('div', {class: 'switch-row'}, swText, sw), slider, err);
-
-  const percent = (v) => `${Math.round((v / 254) * 100)}%`;
-
-  async function send(body, what) {
-    clearTimeout(timer);
-    pending = what;
-    el.classList.add('pending');
-    sw.setAttribute('aria-busy', 'true');
+/**
+ * commander sends a control's commands: el shows "pending" until done()
+ * (the device reported) or PENDING_FOR, and err says why one was not sent.
+ */
+function commander(el, err, name) {
+  let timer = 0;
+  const done = () => { clearTimeout(timer); el.classList.remove('pending'); el.removeAttribute('aria-busy'); };
+  async function send(id, body) {
+    done();
     err.textContent = '';
-    timer = setTimeout(() => settle(), PENDING_FOR);
+    el.classList.add('pending');
+    el.setAttribute('aria-busy', 'true');
+    timer = setTimeout(done, PENDING_FOR);
     try {
-      await api(`/api/devices/${enc(dev.id)}/set`, {method: 'POST', body});
+      await api(`/api/devices/${enc(id)}/set`, {method: 'POST', body});
     } catch (e) {
-      settle();
+      done();
       err.textContent = `Not sent: ${e.message}`;
       announce(`${name()}: the command was not sent. ${e.message}`);
     }
   }
+  return [send, done];
+}
 
-  function settle() {
-    clearTimeout(timer);
-    pending = null;
-    el.classList.remove('pending');
-    sw.removeAttribute('aria-busy');
-  }
+const errorLine = () => h('p', {class: 'control-error', role: 'alert'});
+const knob = () => h('span', {class: 'switch-knob', 'aria-hidden': 'true'});
+
+/** lightControls returns {el, update(device)} for a light. */
+export function lightControls(d) {
+  let dev = d, pending = null;
+  const name = () => displayName(dev);
+  const sw = h('button', {type: 'button', class: 'switch', role: 'switch', 'aria-checked': 'false'}, knob());
+  const swText = h('span', {class: 'switch-text', 'aria-hidden': 'true'});
+  const range = h('input', {type: 'range', min: 1, max: 254, step: 1, class: 'range'});
+  const out = h('output', {class: 'range-out'});
+  const err = errorLine();
+  const slider = h('label', {class: 'slider'}, h('span', {class: 'slider-label'}, 'Brightness'), range, out);
+  const el = h('div', {class: 'light-controls'}, h('div', {class: 'switch-row'}, swText, sw), slider, err);
+  const [post, done] = commander(el, err, name);
+  const send = (body, what) => { pending = what; post(dev.id, body); };
+  const percent = (v) => `${Math.round((v / 254) * 100)}%`;
 
   sw.addEventListener('click', () => {
     const on = !isOn(dev);
@@ -69,11 +74,11 @@ export function lightControls(d) {
       range.value = st.brightness;
       out.value = percent(st.brightness);
     }
-    range.disabled = dev.availability === 'offline';
-    sw.disabled = dev.availability === 'offline';
+    range.disabled = sw.disabled = dev.availability === 'offline';
     if (pending) {
       announce(pending === 'brightness' ? `${name()} brightness ${percent(st.brightness || 0)}` : `${name()} is ${on ? 'on' : 'off'}`);
-      settle();
+      pending = null;
+      done();
     }
   }
   update(d);
@@ -86,29 +91,15 @@ export function lightControls(d) {
  * picked shows once the device reports it.
  */
 export function choiceControls(d, attr) {
-  let dev = d, timer = 0;
-  const err = h('p', {class: 'control-error', role: 'alert'});
+  let dev = d;
+  const err = errorLine();
   const group = h('div', {class: 'segmented choices', role: 'radiogroup', 'aria-label': `${displayName(d)}: ${attr}`, 'data-n': d.choices[attr].length});
   const el = h('div', {class: 'choice-controls'}, group, err);
+  const [post, done] = commander(el, err, () => displayName(dev));
   for (const v of d.choices[attr]) {
-    const b = h('button', {type: 'button', role: 'radio', 'data-value': v}, v.charAt(0).toUpperCase() + v.slice(1).replace(/_/g, ' '));
-    b.addEventListener('click', () => pick(v));
-    group.append(b);
+    group.append(h('button', {type: 'button', role: 'radio', 'data-value': v, onclick: () => pick(v)}, word(v)));
   }
-
-  async function pick(v) {
-    if ((dev.state || {})[attr] === v) return;
-    err.textContent = '';
-    el.classList.add('pending');
-    clearTimeout(timer);
-    timer = setTimeout(() => el.classList.remove('pending'), PENDING_FOR);
-    try {
-      await api(`/api/devices/${enc(dev.id)}/set`, {method: 'POST', body: {[attr]: v}});
-    } catch (e) {
-      el.classList.remove('pending');
-      err.textContent = `Not sent: ${e.message}`;
-    }
-  }
+  const pick = (v) => (dev.state || {})[attr] !== v && post(dev.id, {[attr]: v});
 
   // Arrow keys move within the radio group, as a radio group should.
   group.addEventListener('keydown', (ev) => {
@@ -122,10 +113,7 @@ export function choiceControls(d, attr) {
   });
 
   function update(next) {
-    if ((next.state || {})[attr] !== (dev.state || {})[attr]) {
-      clearTimeout(timer);
-      el.classList.remove('pending');
-    }
+    if ((next.state || {})[attr] !== (dev.state || {})[attr]) done();
     dev = next;
     const cur = (dev.state || {})[attr];
     for (const b of group.children) {
@@ -136,4 +124,64 @@ export function choiceControls(d, attr) {
   }
   update(d);
   return {el, update};
+}
+
+/** same says a reported value is a capability's value (ON and on alike). */
+const same = (a, b) => a === b || (typeof a === 'string' && typeof b === 'string' && a.toUpperCase() === b.toUpperCase());
+
+/**
+ * capControl returns {el, update(device)} for an attribute a command sets,
+ * drawn by make(capability, ctl) as {el, draw(value, device)}, or null when
+ * make has none for it. ctl.send(v) sets the attribute to v; ctl.what()
+ * names it for screen readers.
+ */
+export function capControl(d, c, make = basic) {
+  let dev = d;
+  const name = () => displayName(dev);
+  const ctl = {what: () => (c.attr === 'state' ? name() : `${label(c.attr, dev)} of ${name()}`), send: (v) => post(dev.id, {[c.attr]: v})};
+  const part = make(c, ctl);
+  if (!part) return null;
+  const err = errorLine();
+  const el = h('div', {class: 'cap', 'data-attr': c.attr}, part.el, err);
+  const [post, done] = commander(el, err, name);
+  function update(next) {
+    dev = next;
+    const v = (dev.state || {})[c.attr];
+    if (el.classList.contains('pending')) {
+      done();
+      announce(`${ctl.what()}: ${withUnit(...show(c.attr, v, dev))}`);
+    }
+    part.draw(v, dev);
+    for (const x of el.querySelectorAll('button, input, select')) x.disabled = dev.availability === 'offline';
+  }
+  update(d);
+  return {el, update};
+}
+
+/**
+ * basic draws a binary attribute as a switch between its on and off values
+ * (a lock's LOCK and UNLOCK), and an enum of a few values as a button each
+ * (a cover's OPEN, CLOSE, STOP), the one the device reports pressed.
+ */
+export function basic(c, ctl) {
+  if (c.type === 'binary') {
+    const on = c.on ?? 'ON', off = c.off ?? 'OFF';
+    const sw = h('button', {type: 'button', class: 'switch', role: 'switch'}, knob());
+    const text = h('span', {class: 'switch-text', 'aria-hidden': 'true'});
+    sw.addEventListener('click', () => ctl.send(sw.getAttribute('aria-checked') === 'true' ? off : on));
+    return {el: h('div', {class: 'switch-row'}, text, sw), draw(v, d) {
+      sw.setAttribute('aria-checked', String(same(v, on)));
+      // The switch says what on means: "Front door locked", on or off.
+      sw.setAttribute('aria-label', c.attr === 'state' && typeof on === 'string' ? `${ctl.what()} ${word(on).toLowerCase()}` : ctl.what());
+      text.textContent = c.attr === 'state' ? word(v ?? off) : label(c.attr, d);
+    }};
+  }
+  if (c.type !== 'enum' || !c.values || c.values.length > 5) return null;
+  const el = h('div', {class: 'segmented choices', role: 'group', 'data-n': c.values.length},
+    c.values.map((v) => h('button', {type: 'button', 'data-value': v, onclick: () => ctl.send(v)}, word(v, true))));
+  return {el, draw(v) {
+    el.setAttribute('aria-label', ctl.what());
+    // Values the device does not report (an effect) are actions, not toggles.
+    for (const b of el.children) v === undefined ? b.removeAttribute('aria-pressed') : b.setAttribute('aria-pressed', String(same(v, b.dataset.value)));
+  }};
 }

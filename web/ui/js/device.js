@@ -5,6 +5,7 @@ import {api, enc} from './api.js';
 import {h, icon, clock, timeEl, refreshTimes, announce} from './dom.js';
 import {ICONS, alarmKeys, alarmValue, displayName, isAlarm, isLight, kind, label, numeric, show, unit, withUnit} from './format.js';
 import {lightControls} from './controls.js';
+import {settings} from './settings.js';
 import {chart} from './chart.js';
 import {eventRow, describe} from './eventview.js';
 import {filter as eventsFilter} from './events.js';
@@ -27,6 +28,8 @@ export function mount(main, live, id) {
   const head = h('div', {class: 'device-head'}, icon(ICONS[kind(d)]), h('div', {}, title, where));
   const stateList = h('dl', {class: 'state'});
   const controls = isLight(d) ? lightControls(d) : null;
+  // The alarm is set with its code, on its card.
+  const more = isAlarm(d) ? null : settings(d, controls ? ['state', 'brightness'] : []);
   const charts = h('div', {class: 'charts'});
   const why = h('ol', {class: 'chain'});
   const recent = h('ol', {class: 'log log-wide'});
@@ -61,7 +64,7 @@ export function mount(main, live, id) {
     head,
     h('div', {class: 'device-grid'},
       h('section', {class: 'panel', 'aria-labelledby': 'sec-state'},
-        h('h2', {id: 'sec-state'}, 'State'), controls ? controls.el : '', stateList,
+        h('h2', {id: 'sec-state'}, 'State'), controls ? controls.el : '', more ? more.el : '', stateList,
         h('details', {class: 'meta'}, h('summary', {}, 'Name and room'), form)),
       h('section', {class: 'panel', 'aria-labelledby': 'sec-why'},
         h('h2', {id: 'sec-why'}, 'Why did it change?'), why),
@@ -87,10 +90,11 @@ export function mount(main, live, id) {
     const alarm = isAlarm(d);
     stateList.replaceChildren(...(alarm ? alarmKeys(st) : Object.keys(st).sort()).flatMap((k) => {
       if (alarm) return [h('dt', {}, k === 'state' ? 'State' : label(k)), h('dd', {}, alarmValue(k, st[k], live.nameOf))];
-      const [text, u] = show(k, st[k]);
-      return [h('dt', {}, label(k)), h('dd', {}, withUnit(text, u))];
+      const [text, u] = show(k, st[k], d);
+      return [h('dt', {}, label(k, d)), h('dd', {}, withUnit(text, u))];
     }));
     if (controls) controls.update(d);
+    if (more) more.update(d);
   }
 
   let disposers = [];
@@ -113,7 +117,7 @@ export function mount(main, live, id) {
         const a = attrs[i];
         // Brightness reads as per cent, as on the slider.
         const pct = a === 'brightness';
-        return chart(data, {label: label(a), unit: pct ? '%' : unit(a), current: (d.state || {})[a], scale: pct ? (v) => (v / 254) * 100 : undefined});
+        return chart(data, {label: label(a), unit: pct ? '%' : unit(a, d), current: (d.state || {})[a], scale: pct ? (v) => (v / 254) * 100 : undefined});
       });
       disposers = made.map((c) => c.dispose);
       charts.replaceChildren(...made.map((c) => c.el));

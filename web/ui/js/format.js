@@ -14,6 +14,8 @@ export const ICONS = {
   back: 'M15 18l-6-6 6-6',
   alarm: 'M12 3l7 3v5c0 4.6-3 8.5-7 10-4-1.5-7-5.4-7-10V6zM9.5 12l2 2 3.5-4',
   select: 'M3 11l9-7 9 7M5 10v10h5v-6h4v6h5V10',
+  lock: 'M7 11V8a5 5 0 0 1 10 0v3M5 11h14v10H5zM12 15v2',
+  cover: 'M4 4h16M5 4v16h14V4M5 9h14M5 14h14',
 };
 
 const LABELS = {
@@ -22,6 +24,7 @@ const LABELS = {
   contact: 'Door', power: 'Power use', energy: 'Energy', voltage: 'Voltage', pressure: 'Pressure',
   co2: 'CO₂', color_temp: 'Colour temperature', water_leak: 'Water leak', smoke: 'Smoke',
   mode: 'Mode', presence: 'Presence', changed_by: 'Changed by', attempts: 'Wrong codes',
+  position: 'Position', current_heating_setpoint: 'Heating setpoint', local_temperature: 'Temperature',
 };
 
 /**
@@ -54,7 +57,7 @@ export const alert = (attr, v) => attr in ALERTS && v === ALERTS[attr];
 // The attribute a sensor's card shows large, in order of preference: what
 // a sensor is for before what it measures on the side (many motion sensors
 // report the light level, many door contacts the temperature).
-const PRIMARY = ['mode', 'presence', 'occupancy', 'contact', 'water_leak', 'smoke', 'temperature', 'illuminance', 'power', 'co2', 'humidity', 'pressure'];
+const PRIMARY = ['mode', 'presence', 'occupancy', 'contact', 'water_leak', 'smoke', 'temperature', 'local_temperature', 'illuminance', 'power', 'co2', 'humidity', 'pressure'];
 
 // Attributes about the radio, not the room: shown small, never charted on
 // the home page.
@@ -82,28 +85,49 @@ export function humanize(id) {
 /** displayName is the name people gave a device, or its id in words. */
 export const displayName = (d) => d.name || humanize(d.id);
 
-export const label = (attr) => LABELS[attr] || humanize(attr);
-export const unit = (attr) => UNITS[attr] || '';
+/** cap is what the hub knows of a device's attribute (type, unit, range, values), or {}. */
+export const cap = (d, attr) => ((d && d.capabilities) || []).find((c) => c.attr === attr) || {};
+
+/** label names an attribute; a state is "Power" only for what is switched (a lock's is not). */
+export const label = (attr, d) => (attr === 'state' && d && d.kind && !/light|switch|fan/.test(d.kind) ? 'State' : LABELS[attr] || humanize(attr));
+
+/** unit is the device's own unit of attr when it gives one (mV stays mV), else the usual one. */
+export const unit = (attr, d) => cap(d, attr).unit || UNITS[attr] || '';
+
+// Words the hub's states are said in, as [asked, done, shown]: "lock",
+// "locked", "Locked".
+const VERBS = {
+  ON: ['turn on', 'turned on', 'On'], OFF: ['turn off', 'turned off', 'Off'], LOCK: ['lock', 'locked', 'Locked'],
+  UNLOCK: ['unlock', 'unlocked', 'Unlocked'], OPEN: ['open', 'opened', 'Open'], CLOSE: ['close', 'closed', 'Closed'], STOP: ['stop', 'stopped', 'Stopped'],
+};
+const verb = (v) => typeof v === 'string' && VERBS[v.toUpperCase()];
+
+/**
+ * word says one value of an enum or state: CLOSE → Closed, armed_away →
+ * Armed away; asked, it says it as a button would: CLOSE → Close (but
+ * off stays Off).
+ */
+export function word(v, asked) {
+  const w = verb(v);
+  return w ? (asked && !w[0].includes(' ') ? humanize(w[0]) : w[2]) : /^\w+$/.test(v) ? humanize(String(v).toLowerCase()) : String(v);
+}
 
 const num = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
 
 /** formatNumber shows a number with at most one decimal. */
 export const formatNumber = (v) => num.format(v);
 
-/** show formats one attribute's value as [text, unit]. */
-export function show(attr, v) {
+/** show formats one attribute's value (of device d, when known) as [text, unit]. */
+export function show(attr, v, d) {
   if (typeof v === 'boolean') {
     const w = WORDS[attr];
     return [w ? w[v ? 0 : 1] : (v ? 'Yes' : 'No'), ''];
   }
   if (typeof v === 'number') {
     if (attr === 'brightness') return [String(Math.round((v / 254) * 100)), '%'];
-    return [formatNumber(v), unit(attr)];
+    return [formatNumber(v), unit(attr, d)];
   }
-  if (attr === 'state' && typeof v === 'string' && /^(ON|OFF)$/i.test(v)) return [v.toUpperCase() === 'ON' ? 'On' : 'Off', ''];
-  if ((attr === 'state' || attr === 'mode' || attr === 'presence') && typeof v === 'string' && /^[a-z_]+$/.test(v)) {
-    return [v.charAt(0).toUpperCase() + v.slice(1).replace(/_/g, ' '), '']; // armed_away → Armed away
-  }
+  if (typeof v === 'string' && (/^(state|mode|presence)$/.test(attr) || cap(d, attr).values) && /^\w+$/.test(v)) return [word(v), ''];
   if (v === null || v === undefined) return ['—', ''];
   if (typeof v === 'object') return [JSON.stringify(v), ''];
   return [String(v), ''];
@@ -126,7 +150,7 @@ export const withUnit = (text, u) => (!u ? text : u === '%' ? text + u : `${text
  * "turn on".
  */
 export function phrase(attr, v, asked = false) {
-  if (attr === 'state' && typeof v === 'string' && /^(ON|OFF)$/i.test(v)) return `${asked ? 'turn' : 'turned'} ${v.toLowerCase()}`;
+  if (attr === 'state' && verb(v)) return verb(v)[asked ? 0 : 1];
   if (typeof v === 'boolean' && PHRASES[attr]) return PHRASES[attr][v ? 0 : 1];
   const [text, u] = show(attr, v);
   return `${label(attr).toLowerCase()} ${withUnit(text, u)}`;
@@ -161,6 +185,8 @@ export function numeric(d) {
 export function kind(d) {
   if (isAlarm(d)) return 'alarm';
   if (choice(d)) return 'select';
+  if (/^(lock|cover)$/.test(d.kind)) return d.kind;
+  if (d.kind === 'climate') return 'temperature';
   if (isLight(d)) return 'light';
   const st = d.state || {};
   for (const k of ['occupancy', 'contact', 'temperature', 'illuminance']) if (k in st) return k === 'occupancy' ? 'motion' : k;

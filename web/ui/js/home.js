@@ -4,7 +4,7 @@
 import {api, enc} from './api.js';
 import {h, icon, timeEl, refreshTimes} from './dom.js';
 import {ICONS, alert, withUnit, choice, displayName, isAlarm, isLight, isOn, kind, label, primary, repeats, show, words, TECHNICAL} from './format.js';
-import {choiceControls, lightControls} from './controls.js';
+import {capControl, choiceControls, lightControls} from './controls.js';
 import {alarmControls} from './alarm.js';
 import {sparkline} from './chart.js';
 
@@ -110,6 +110,10 @@ function card(d, live) {
   const updated = h('p', {class: 'updated'});
   let controls = null, big = null, facts = null, spark = null;
   const attr = light ? null : pick || primary(d);
+  // A cover's or a lock's state is set on the card too (open, close, stop;
+  // lock, unlock); its switch says a lock's state, with no big value.
+  const main = !light && !alarm && !pick && (d.capabilities || []).find((c) => c.attr === 'state' && c.set);
+  if (main) controls = capControl(d, main);
 
   if (light) {
     controls = lightControls(d);
@@ -120,10 +124,10 @@ function card(d, live) {
     controls = alarm ? alarmControls(d, live) : choiceControls(d, pick);
     el.append(big, controls.el);
   } else {
-    big = h('p', {class: 'big'});
+    big = controls && !attr ? null : h('p', {class: 'big'});
     facts = h('ul', {class: 'facts'});
     spark = h('div', {class: 'spark-holder'});
-    el.append(big, facts, spark);
+    el.append(big || '', controls ? controls.el : '', facts, spark);
   }
   el.append(updated);
 
@@ -139,18 +143,18 @@ function card(d, live) {
     if (alarm) el.dataset.alarm = st.state || '';
     if (big) {
       if (attr && attr in st) {
-        const [text, u] = show(attr, st[attr]);
-        big.replaceChildren(h('span', {class: 'value'}, text), u ? h('span', {class: 'unit'}, u) : '', alarm ? '' : h('span', {class: 'sr-only'}, ` ${label(attr)}`));
+        const [text, u] = show(attr, st[attr], d);
+        big.replaceChildren(h('span', {class: 'value'}, text), u ? h('span', {class: 'unit'}, u) : '', alarm ? '' : h('span', {class: 'sr-only'}, ` ${label(attr, d)}`));
         big.classList.toggle('alert', alert(attr, st[attr]));
       } else {
         big.replaceChildren(h('span', {class: 'value muted'}, '—'));
       }
     }
     if (facts) {
-      const rest = Object.keys(st).filter((k) => k !== attr && !repeats(k, attr)).sort((a, b) => TECHNICAL.has(a) - TECHNICAL.has(b) || a.localeCompare(b));
+      const rest = Object.keys(st).filter((k) => k !== attr && !repeats(k, attr) && !(controls && k === 'state')).sort((a, b) => TECHNICAL.has(a) - TECHNICAL.has(b) || a.localeCompare(b));
       facts.replaceChildren(...rest.slice(0, 4).map((k) => {
-        const [text, u] = show(k, st[k]);
-        return h('li', {class: TECHNICAL.has(k) ? 'tech' : ''}, h('span', {class: 'fact-label'}, label(k)), ' ', h('span', {class: 'fact-value'}, withUnit(text, u)));
+        const [text, u] = show(k, st[k], d);
+        return h('li', {class: TECHNICAL.has(k) ? 'tech' : ''}, h('span', {class: 'fact-label'}, label(k, d)), ' ', h('span', {class: 'fact-value'}, withUnit(text, u)));
       }));
     }
     updated.replaceChildren(d.availability === 'offline' ? 'Last seen ' : 'Updated ', timeEl(d.updated));
