@@ -2,6 +2,7 @@ package automations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -36,6 +37,9 @@ func (l *loader) repeatAction(fs fieldList) action {
 		return nil
 	}
 	l.unknown(rfs, "repeat", "count", "while", "until", "actions")
+	// Its while, until and actions see repeat (the count does not).
+	l.repeats++
+	defer func() { l.repeats-- }()
 	a := &repeatAction{}
 	kinds := 0
 	if cf, has := rfs.get("count"); has {
@@ -117,11 +121,12 @@ func (a *repeatAction) from(ctx context.Context, t *task, round int, resume []in
 }
 
 // parallelAction runs its branches side by side and goes on when all have
-// ended. A branch that fails or stops ends alone; the others go on, and the
-// first error ends the run after them. Each branch stores its own timers
-// (path: the parallel, the branch, the index in it, ...), so after a
-// restart the branches that were still waiting resume where they were and
-// the ones that had ended stay ended.
+// ended. A branch that fails or stops ends alone: the others go on, and so
+// does the run after them (the failed or stopped step is in the trace);
+// only the run's own end (cancelled, the hub stopping) ends it here. Each
+// branch stores its own timers (path: the parallel, the branch, the index
+// in it, ...), so after a restart the branches that were still waiting
+// resume where they were and the ones that had ended stay ended.
 type parallelAction struct {
 	branches []block
 }
@@ -216,9 +221,23 @@ func (a *parallelAction) runBranches(ctx context.Context, t *task, starts []bran
 	r.eng.idle.add(-1)
 	<-done.ch // not cancellable: the branches end on the same context
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	// The run itself was cancelled: it ends here, whatever the branches said.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for k, err := range errs {
+		switch {
+		case err == nil, isStopped(err):
+			// A stop ends its branch alone; its step says so.
+		case errors.Is(err, errResume):
+			// The stored place does not fit the actions: the run cannot
+			// go on as it would have, so it fails as a whole.
 			return err
+		default:
+			// The failing step is in the trace; the log says it once,
+			// here, as it would a run's failure.
+			r.eng.log.Warn("parallel branch failed; the run goes on", "automation", r.auto.ID, "run", r.id,
+				"branch", starts[k].branch+1, "err", err)
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package automations
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,30 @@ func TestTemplatesAreEvaluatedPerRun(t *testing.T) {
 		`20:00:00 home/hall_light/set {"brightness":254,"list":[2,true],"note":"seen by motion at 50 lux","state":"ON"} t#2`,
 		`20:00:00 rooms/motion/seen 50 t#2`,
 	})
+}
+
+func TestATemplateThatFailsFailsTheRunAndTheDocsDefaultDoesNot(t *testing.T) {
+	l := liveStart(t, `
+- id: docs
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - set: hall_light
+      state: {state: "ON", brightness: "{{ (trigger.state.illuminance ?? 0) < 10 ? 80 : 200 }}"}
+- id: bare
+  triggers: [{device: motion, when: "occupancy == true"}]
+  actions:
+    - set: hall_light
+      state: {state: "ON", brightness: "{{ trigger.state.illuminance < 10 ? 80 : 200 }}"}
+`, nil)
+	l.state("motion", `{"occupancy":true}`) // a sensor without illuminance
+	want(t, "commands", l.commands(), []string{`20:00:00 home/hall_light/set {"brightness":80,"state":"ON"} docs#1`})
+	trs := l.traces("bare")
+	if len(trs) != 1 || trs[0].Outcome != "failed" || !strings.Contains(trs[0].Error, "invalid operation: <nil> < int") {
+		t.Fatalf("the run without a default: %+v", trs)
+	}
+	if last := trs[0].Steps[len(trs[0].Steps)-1]; last.Text != "set hall_light" || last.Result != "failed" || last.Error != trs[0].Error {
+		t.Errorf("the failed step: %+v", last)
+	}
 }
 
 func TestControlFlowActions(t *testing.T) {
@@ -125,6 +151,54 @@ func TestControlFlowActions(t *testing.T) {
 				got = append(got, f[:strings.LastIndex(f, " ")])
 			}
 			want(t, "commands", got, tc.want)
+		})
+	}
+}
+
+// parallelStops is the tester's parallel: one branch commands, one
+// waits and publishes, one stops (or fails) before its publish; the run
+// goes on after the block.
+const parallelStops = `
+- id: par
+  triggers: [{mqtt: test/par/go}]
+  actions:
+    - parallel:
+        - [{set: hall_light, state: {state: "ON"}}]
+        - [{delay: 1s}, {publish: test/par/out, payload: out}]
+        - [%s, {publish: test/par/never, payload: never}]
+    - publish: test/par/after
+      payload: after
+`
+
+func TestABranchThatStopsOrFailsEndsAloneAndTheRunGoesOn(t *testing.T) {
+	cases := []struct {
+		name, ending string
+		step         string // the branch's last step, as traced
+	}{
+		{"a stop ends its branch, not the run", `{stop: "branch stop"}`, "stop: branch stop stopped"},
+		{"a failure ends its branch, not the run", `{publish: test/par/fail, payload: "{{ states.nothing.x < 10 }}"}`, "publish test/par/fail failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := liveStart(t, fmt.Sprintf(parallelStops, tc.ending), nil)
+			l.message("test/par/go", "")
+			l.advance(2 * time.Second)
+			want(t, "commands", l.commands(), []string{
+				`20:00:00 home/hall_light/set {"state":"ON"} par#1`,
+				"20:00:01 test/par/out out par#1",
+				"20:00:01 test/par/after after par#1",
+			})
+			trs := l.traces("par")
+			if len(trs) != 1 || trs[0].Outcome != "done" || trs[0].Error != "" {
+				t.Fatalf("the run's trace: %+v", trs)
+			}
+			var steps []string
+			for _, s := range trs[0].Steps {
+				steps = append(steps, s.Text+" "+s.Result)
+			}
+			if !slices.Contains(steps, tc.step) {
+				t.Errorf("the branch's end is not traced (%q): %q", tc.step, steps)
+			}
 		})
 	}
 }

@@ -81,6 +81,7 @@ type Set struct {
 	scenes      map[string]*scene
 	index       index
 	warnings    []Problem
+	sunUsers    []string // who calls sunrise() or sunset()
 }
 
 // Automations returns the automations in the order they were loaded.

@@ -1,9 +1,13 @@
 package automations
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -138,5 +142,106 @@ func TestANearMissTableKeepsTheNewest(t *testing.T) {
 	m := l.e.stats["n"].nearMisses()
 	if len(m) != nearMissesKept || m[0].Repeats != 1 || m[0].Values["payload"] != 2.0 || m[1].Values["payload"] != float64(nearMissesKept+6) {
 		t.Errorf("kept %d near misses, want %d, the newest repeated once: %+v", len(m), nearMissesKept, m[:2])
+	}
+}
+
+// lockedBuffer is a log's output that runs may write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestSunriseAndSunsetFailWithoutALocation(t *testing.T) {
+	const dusk = `
+- id: dusk
+  triggers: [{mqtt: go}]
+  conditions: ["now > sunset()"]
+  actions: [{publish: dusk, payload: "after {{ sunset() }}"}]
+`
+	t.Run("without a location the load warns, a condition with them does not hold and a run by hand fails", func(t *testing.T) {
+		var logged lockedBuffer
+		l := liveStart(t, dusk, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+		if !strings.Contains(logged.String(), `msg="sunrise() and sunset() fail: the hub's location (latitude, longitude) is not configured" component=automations automation=dusk`) {
+			t.Errorf("the load did not warn:\n%s", logged.String())
+		}
+		l.message("go", "")
+		want(t, "commands", l.commands(), nil)
+		misses, _ := l.e.NearMisses(context.Background(), "dusk")
+		if len(misses) != 1 || misses[0].Reason != "condition" || !strings.Contains(fmt.Sprint(misses[0].Values["error"]), "sunset(): the hub's location (latitude, longitude) is not configured") {
+			t.Errorf("near misses %+v, want the condition's, failing for want of a location", misses)
+		}
+		if _, err := l.e.Run(context.Background(), "dusk"); err != nil {
+			t.Fatal(err)
+		}
+		l.settle()
+		if trs := l.traces("dusk"); len(trs) != 1 || trs[0].Outcome != "failed" || !strings.Contains(trs[0].Error, "sunset(): the hub's location") {
+			t.Errorf("the run by hand's trace: %+v", trs)
+		}
+	})
+	t.Run("with a location they give today's times", func(t *testing.T) {
+		var logged lockedBuffer
+		l := liveStart(t, dusk, func(o *Options) {
+			o.Latitude, o.Longitude = 51.4769, 0
+			o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+		})
+		l.message("go", "")
+		_, set, _ := sunTimes(time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC), 51.4769, 0)
+		want(t, "commands", l.commands(), []string{"20:00:00 dusk after " + set.Format("15:04:05") + " dusk#1"})
+		if strings.Contains(logged.String(), "not configured") {
+			t.Errorf("the load warned of a location it has:\n%s", logged.String())
+		}
+	})
+}
+
+func TestANearMissShowsADurationAsTemplatesWriteIt(t *testing.T) {
+	l := liveStart(t, `
+- id: quiet
+  triggers: [{mqtt: go}]
+  conditions: ['since("hall_motion") > duration("10m")']
+  actions: [{publish: quiet, payload: x}]
+- id: check
+  triggers: [{mqtt: check}]
+  actions:
+    - if: 'since("hall_motion") > duration("10m")'
+      then: [{publish: quiet, payload: x}]
+`, nil)
+	l.state("hall_motion", `{"occupancy":true}`)
+	l.advance(65*time.Second + 710*time.Millisecond)
+	l.message("go", "")
+	l.message("go", "") // the same second: the same miss again
+	l.message("check", "")
+	misses, err := l.e.NearMisses(context.Background(), "quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(misses) != 1 || misses[0].Repeats != 1 {
+		t.Fatalf("near misses %+v, want one, repeated", misses)
+	}
+	b, _ := json.Marshal(misses[0].Values)
+	if string(b) != `{"since(\"hall_motion\")":"1m 6s"}` {
+		t.Errorf("the near miss's values are %s", b)
+	}
+	trs := l.traces("check")
+	if len(trs) != 1 {
+		t.Fatalf("traces of check: %+v", trs)
+	}
+	for _, s := range trs[0].Steps {
+		if s.Kind == "condition" {
+			if got := s.Values[`since("hall_motion")`]; got != "1m 6s" {
+				t.Errorf("the if's step shows since() as %#v", got)
+			}
+		}
 	}
 }

@@ -124,8 +124,7 @@ func (e *Engine) Run(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vars := triggerVars{ID: "run", Kind: "run"}
-	run, err := e.start(startReq{rn: rn, cause: hearth.Cause{Source: "web"}, vars: vars, trig: "run by hand", depth: 1})
+	run, err := e.start(startReq{rn: rn, cause: hearth.Cause{Source: "web"}, vars: handVars(), trig: "run by hand", depth: 1})
 	if errors.Is(err, ErrDropped) {
 		// Callers outside this package (the web page) tell it by the root's sentinel.
 		return "", fmt.Errorf("automation %q %w: %w", id, hearth.ErrBusy, err)
@@ -134,6 +133,14 @@ func (e *Engine) Run(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("automation %q: %w", id, err)
 	}
 	return run, nil
+}
+
+// handVars are the trigger variables of a run by hand. There is no event,
+// but its payload and state are empty objects rather than nil, so that
+// trigger.payload.x reads nil there as it does for an event without x,
+// instead of failing the run with "cannot fetch x from <nil>".
+func handVars() triggerVars {
+	return triggerVars{ID: "run", Kind: "run", Payload: map[string]any{}, State: map[string]any{}}
 }
 
 // Traces returns the newest runs of an automation, newest first, at most

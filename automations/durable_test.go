@@ -387,3 +387,32 @@ func TestRunNumbersAndLastRunsGoOnAfterARestart(t *testing.T) {
 		})
 	}
 }
+
+func TestARunByHandReadsAMissingPayloadOrStateAttributeAsNil(t *testing.T) {
+	const content = `
+- id: hand
+  triggers: [{mqtt: button}]
+  actions:
+    - publish: out
+      payload: {x: "{{ trigger.payload.x }}", level: "{{ trigger.state.level }}", kind: "{{ trigger.kind }}"}
+    - delay: 5m
+    - publish: out
+      payload: {x: "{{ trigger.payload.x }}", level: "{{ trigger.state.level }}"}
+`
+	l := liveStart(t, content, nil)
+	if _, err := l.e.Run(context.Background(), "hand"); err != nil {
+		t.Fatal(err)
+	}
+	l.settle()
+	l.advance(time.Minute)
+	l2 := restart(t, l, content) // the run goes on from its stored delay
+	l2.advance(5 * time.Minute)
+	want(t, "commands", l2.commands(), []string{
+		`20:00:00 out {"kind":"run","level":null,"x":null} hand#1`,
+		`20:05:00 out {"level":null,"x":null} hand#1`,
+	})
+	// Newest first: the resumed run, then the first life's, interrupted.
+	if trs := l2.traces("hand"); len(trs) != 2 || trs[0].Outcome != "done" || trs[1].Outcome != "interrupted" {
+		t.Errorf("the run by hand's traces: %+v", trs)
+	}
+}

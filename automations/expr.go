@@ -36,6 +36,7 @@ const (
 	varStates = "states"
 	varNow    = "now"
 	varThis   = "this"
+	varRepeat = "repeat"
 )
 
 // helperNames are the functions the engine gives every expression; an
@@ -57,9 +58,12 @@ type helpers struct {
 	At func(clock string) time.Time `expr:"at"`
 	// Between reports whether now is within [from, to), wrapping midnight.
 	Between func(from, to string) bool `expr:"between"`
-	// Sunrise and Sunset are today's, at the configured location.
-	Sunrise func() time.Time `expr:"sunrise"`
-	Sunset  func() time.Time `expr:"sunset"`
+	// Sunrise and Sunset are today's, at the configured location. They
+	// fail without a location (or on a day the sun does not rise or set
+	// there) rather than give the zero time, which `now > sunset()` would
+	// take for long ago: an expression that fails counts as false.
+	Sunrise func() (time.Time, error) `expr:"sunrise"`
+	Sunset  func() (time.Time, error) `expr:"sunset"`
 }
 
 // thisVars describes the automation an expression belongs to.
@@ -295,7 +299,14 @@ func (l *loader) inspect(n ast.Node, x *expression, kind envKind, what string) {
 					l.errorf(n, "%s %q: %s(%q): %v", what, x.src, call.name, a, err)
 				}
 			}
+		case "sunrise", "sunset":
+			l.c.callsSun(l.auto)
 		}
+	}
+	if kind == envRun && l.repeats == 0 && slices.Contains(syn.names, varRepeat) {
+		// Outside a repeat, repeat is all zero: repeat.index would read
+		// 0 and repeat.first false, with no error, in every run.
+		l.errorf(n, "%s %q reads repeat, which exists only inside a repeat (its actions, while and until)", what, x.src)
 	}
 	for _, d := range syn.devices {
 		l.device(n, d)

@@ -1,6 +1,8 @@
 package automations
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -40,25 +42,35 @@ func (e *Engine) bindHelpers() helpers {
 			c := timeCond{after: f, before: t, hasAfter: true, hasBefore: true}
 			return c.at(e.clock.Now().In(e.where.loc))
 		},
-		Sunrise: func() time.Time { return e.sunToday(true) },
-		Sunset:  func() time.Time { return e.sunToday(false) },
+		Sunrise: func() (time.Time, error) { return e.sunToday(true) },
+		Sunset:  func() (time.Time, error) { return e.sunToday(false) },
 	}
 }
 
-// sunToday returns today's sunrise or sunset in the hub's zone; zero when
-// the location is not given or the sun does not rise or set today.
-func (e *Engine) sunToday(rise bool) time.Time {
+// errNoLocation is what sunrise() and sunset() fail with when the hub's
+// location is not configured.
+var errNoLocation = errors.New("the hub's location (latitude, longitude) is not configured")
+
+// sunToday returns today's sunrise or sunset in the hub's zone. It fails
+// when the location is not given or the sun does not rise or set today
+// there: no time is the right answer then, and the zero time would make
+// `now > sunset()` hold all day.
+func (e *Engine) sunToday(rise bool) (time.Time, error) {
+	name := "sunset()"
+	if rise {
+		name = "sunrise()"
+	}
 	if !e.where.known {
-		return time.Time{}
+		return time.Time{}, fmt.Errorf("%s: %w", name, errNoLocation)
 	}
 	now := e.clock.Now().In(e.where.loc)
 	y, m, d := now.Date()
 	r, s, ok := sunTimes(time.Date(y, m, d, 12, 0, 0, 0, e.where.loc), e.where.lat, e.where.lon)
 	if !ok {
-		return time.Time{}
+		return time.Time{}, fmt.Errorf("%s: the sun does not rise or set at the hub's location on %s", name, now.Format(time.DateOnly))
 	}
 	if rise {
-		return r.In(e.where.loc)
+		return r.In(e.where.loc), nil
 	}
-	return s.In(e.where.loc)
+	return s.In(e.where.loc), nil
 }

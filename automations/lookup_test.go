@@ -121,7 +121,7 @@ func TestANearMissShowsWhatEachReadGivesAlone(t *testing.T) {
 }
 
 // loadExpression loads src where an expression of kind sits (a device
-// `when`, a condition, an mqtt `when`).
+// `when`, a condition (a repeat's, which sees repeat too), an mqtt `when`).
 func loadExpression(t *testing.T, kind envKind, src string) *expression {
 	t.Helper()
 	q := "'" + strings.ReplaceAll(src, "'", "''") + "'"
@@ -130,7 +130,8 @@ func loadExpression(t *testing.T, kind envKind, src string) *expression {
 	case envDevice:
 		y = "- {id: a, triggers: [{device: motion, when: " + q + "}], actions: [{delay: 1s}]}"
 	case envRun:
-		y = "- {id: a, triggers: [{device: motion}], conditions: [" + q + "], actions: [{delay: 1s}]}"
+		// In a repeat's while, where repeat exists too.
+		y = "- {id: a, triggers: [{device: motion}], actions: [{repeat: {while: [" + q + "], actions: [{delay: 1s}]}}]}"
 	case envMQTT:
 		y = "- {id: a, triggers: [{mqtt: home/button, when: " + q + "}], actions: [{delay: 1s}]}"
 	}
@@ -145,7 +146,7 @@ func loadExpression(t *testing.T, kind envKind, src string) *expression {
 	case envMQTT:
 		return a.triggers[0].(*mqttTrigger).when
 	}
-	return a.conditions[0].(exprCond).x
+	return a.actions[0].(*repeatAction).while[0].(exprCond).x
 }
 
 // aloneValue compiles and runs text on its own, as a near miss did before

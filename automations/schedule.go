@@ -43,6 +43,11 @@ func (e *Engine) rebuildSchedule(l *loaded) {
 	}
 	e.sched.entries = e.sched.entries[:0]
 	now := e.clock.Now()
+	if len(l.set.sunUsers) > 0 && !e.where.known {
+		// Said once per load, as for sun triggers: each call fails (and a
+		// condition with one does not hold) until the location is given.
+		e.log.Warn("sunrise() and sunset() fail: the hub's location (latitude, longitude) is not configured", "automation", l.set.sunUsers[0])
+	}
 	warned := false
 	for _, t := range l.set.index.timed {
 		if _, sun := t.(*sunTrigger); sun && !e.where.known && !warned {

@@ -35,6 +35,9 @@ type stats struct {
 // (a sensor repeating a state that does not match) is counted on the last
 // one rather than pushing the others out. m.Values may be the caller's
 // scratch: it is copied when kept, and most misses repeat the last one.
+// Durations (since()) are kept as templates write them, "1m 5s", not as
+// the nanoseconds JSON would show; so a since() read repeats the last miss
+// when it is the same to the second.
 func (s *stats) miss(m hearth.NearMiss) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,7 +49,7 @@ func (s *stats) miss(m hearth.NearMiss) {
 			return
 		}
 	}
-	m.Values = maps.Clone(m.Values)
+	m.Values = keptValues(m.Values)
 	// Most automations repeat one or two misses (a sensor going back and
 	// forth): grown one at a time rather than made whole, the ring costs
 	// a thousand automations 2 MB less.
@@ -61,15 +64,46 @@ func (s *stats) miss(m hearth.NearMiss) {
 	s.nMisses++
 }
 
-// sameValues is reflect.DeepEqual of two maps of values, without the
-// allocations reflect makes to walk a map.
-func sameValues(a, b map[string]any) bool {
-	if len(a) != len(b) || (a == nil) != (b == nil) {
+// keptValues copies a near miss's values to keep, each duration written
+// as durationText writes it.
+func keptValues(values map[string]any) map[string]any {
+	out := maps.Clone(values)
+	readableValues(out)
+	return out
+}
+
+// readableValues writes, in place, the durations among values as
+// durationText does: what a near miss or a trace shows people.
+func readableValues(values map[string]any) {
+	for k, v := range values {
+		if d, ok := v.(time.Duration); ok {
+			values[k] = durationText(d)
+		}
+	}
+}
+
+// sameValues reports whether the values kept of a near miss (kept, see
+// keptValues) are those of a new one (fresh): reflect.DeepEqual of the two
+// maps, a duration equal to the text kept for it, without the allocations
+// reflect makes to walk a map.
+func sameValues(kept, fresh map[string]any) bool {
+	if len(kept) != len(fresh) || (kept == nil) != (fresh == nil) {
 		return false
 	}
-	for k, v := range a {
-		w, ok := b[k]
-		if !ok || !reflect.DeepEqual(v, w) {
+	for k, v := range kept {
+		w, ok := fresh[k]
+		if !ok {
+			return false
+		}
+		if d, isDur := w.(time.Duration); isDur {
+			text, isText := v.(string)
+			var buf [32]byte // on the stack: the comparison does not allocate
+			if !isText || string(appendDuration(buf[:0], d)) != text {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(v, w) {
 			return false
 		}
 	}

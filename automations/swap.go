@@ -59,6 +59,22 @@ func (e *Engine) loadOptions() LoadOptions {
 	return LoadOptions{Known: e.knownDevice, Attrs: e.deviceAttrs, Channels: e.channels}
 }
 
+// DeviceLoadOptions are load options that check what automations refer to
+// against devices as they last were (the store's read model), as an
+// engine's Load checks against the devices it knows: a device not among
+// them is a warning, and so is a likely typo of an attribute of one that
+// is. For loads outside a running hub (`hub automations test`).
+func DeviceLoadOptions(devs []hearth.DeviceState) LoadOptions {
+	known := make(map[string][]string, len(devs))
+	for _, d := range devs {
+		known[d.ID] = slices.Collect(maps.Keys(d.State))
+	}
+	return LoadOptions{
+		Known: func(id string) bool { _, ok := known[id]; return ok },
+		Attrs: func(id string) []string { return known[id] },
+	}
+}
+
 // deviceAttrs returns the attributes a device is known to have: those
 // its state holds (from the read model or, failing that, the engine's own
 // states) and those its adapter describes (Zigbee2MQTT's exposes, for one).

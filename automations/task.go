@@ -66,7 +66,9 @@ func (t *task) check(desc string, conds []condition) (bool, error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	t.step("condition", desc, "false", failed.explain(ev, env, map[string]any{}), 0, msg)
+	values := failed.explain(ev, env, map[string]any{})
+	readableValues(values) // as a near miss shows them
+	t.step("condition", desc, "false", values, 0, msg)
 	return false, nil
 }
 

@@ -136,23 +136,34 @@ var durationUnits = [...]struct {
 // durationText writes a duration rounded to the second, in its two largest
 // units: "25s", "3m 10s", "2h 5m", "3d 4h".
 func durationText(d time.Duration) string {
-	secs, sign := int64(d.Round(time.Second)/time.Second), ""
+	var buf [32]byte // the longest, "-106751d 23h", fits: one allocation, the string's
+	return string(appendDuration(buf[:0], d))
+}
+
+// appendDuration appends durationText(d) to b: into a buffer on the stack,
+// a near miss compares a duration with the text it kept without allocating.
+func appendDuration(b []byte, d time.Duration) []byte {
+	secs := int64(d.Round(time.Second) / time.Second)
 	if secs < 0 {
-		secs, sign = -secs, "-"
+		secs = -secs
+		b = append(b, '-')
 	}
 	i := 0
 	for i < len(durationUnits)-1 && secs < durationUnits[i].secs {
 		i++
 	}
 	u := durationUnits[i]
-	text := sign + strconv.FormatInt(secs/u.secs, 10) + u.name
+	b = strconv.AppendInt(b, secs/u.secs, 10)
+	b = append(b, u.name...)
 	if i+1 < len(durationUnits) {
 		next := durationUnits[i+1]
 		if n := secs % u.secs / next.secs; n > 0 {
-			text += " " + strconv.FormatInt(n, 10) + next.name
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, n, 10)
+			b = append(b, next.name...)
 		}
 	}
-	return text
+	return b
 }
 
 // timeText writes a time in the hub's zone: its time of day ("07:30:00")

@@ -97,6 +97,26 @@ func TestLoadReportsMistakesInTheNewKeys(t *testing.T) {
 			want: []problem{{1, 3, "scene empty", "a scene needs states"}, {4, 21, "s", `scene "evening" is not defined`}},
 		},
 		{
+			name: "repeat read outside a repeat, in a template, a condition and an if after the repeat",
+			yaml: `- id: r
+  triggers: [{device: d}]
+  conditions: ["repeat.first"]
+  actions:
+    - publish: out
+      payload: "round {{ repeat.index }}"
+    - repeat:
+        count: 2
+        actions: [{publish: out, payload: "{{ repeat.index }}"}, {if: "repeat.last", then: [{delay: 1s}]}]
+    - if: "repeat.index > 1"
+      then: [{delay: 1s}]
+`,
+			want: []problem{
+				{3, 16, "r", `a condition "repeat.first" reads repeat, which exists only inside a repeat`},
+				{6, 16, "r", `template "repeat.index" reads repeat, which exists only inside a repeat`},
+				{10, 11, "r", `a condition "repeat.index > 1" reads repeat, which exists only inside a repeat`},
+			},
+		},
+		{
 			name: "a log level that does not exist",
 			yaml: "- id: l\n  triggers: [{device: d}]\n  actions: [{log: hi, level: loud}]\n",
 			want: []problem{{3, 30, "l", `level must be debug, info, warn or error`}},
@@ -143,7 +163,7 @@ func TestLoadReadsEveryNewForm(t *testing.T) {
     - {after: "06:00", before: "23:00", weekdays: [mon, tue, wed, thu, fri]}
   actions:
     - set: lamp
-      state: {brightness: "{{ repeat.index }}"}
+      state: {brightness: "{{ 100 + 20 }}"}
     - publish: "a/{{ this.id }}"
       payload: {n: "{{ 1 }}"}
     - delay: 1s

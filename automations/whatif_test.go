@@ -137,3 +137,24 @@ func TestAWhatIfRunOfANewAutomationSaysWhatItWouldHaveDone(t *testing.T) {
 		t.Errorf("the what-if run published: %q", l.commands())
 	}
 }
+
+func TestAWhatIfRunGoesOnAfterAParallelBranchStops(t *testing.T) {
+	l := liveStart(t, "", nil)
+	l.message("test/par/go", "")
+	set, err := LoadBytes("par.yaml", []byte(fmt.Sprintf(parallelStops, `{stop: "branch stop"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := WhatIf(context.Background(), set, l.log.all(), WhatIfOptions{Until: l.clock.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range res.Commands {
+		got = append(got, c.Time.Format("15:04:05")+" "+c.Topic)
+	}
+	want(t, "what-if commands", got, []string{"20:00:00 home/hall_light/set", "20:00:01 test/par/out", "20:00:01 test/par/after"})
+	if len(res.Traces) != 1 || res.Traces[0].Outcome != "done" {
+		t.Errorf("what-if traces: %+v", res.Traces)
+	}
+}

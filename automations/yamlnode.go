@@ -28,6 +28,9 @@ type loader struct {
 	merging int // depth of nested merge keys
 	// templating makes value read strings holding {{ }} as templates.
 	templating bool
+	// repeats counts the repeats around what is being read: repeat.index
+	// and the rest exist only inside one.
+	repeats int
 }
 
 func (l *loader) errorf(n ast.Node, format string, args ...any) {

@@ -211,6 +211,80 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 	})
 }
 
+func TestWhatIfTextShowsFailedAndStoppedRunsLogLinesNotificationsAndWarnings(t *testing.T) {
+	app, cfg := startHub(t, motionLightYAML)
+	addr := app.MQTTAddr().String()
+	light := connect(t, addr, "hall_light")
+	commands := subscribe(t, light, "home/hall_light/set")
+	sensor := connect(t, addr, "hall_motion")
+	publish(t, sensor, "home/hall_lux", 1, `{"illuminance":12}`)
+	publish(t, sensor, "home/hall_motion", 1, `{"occupancy":true}`)
+	receive(t, commands)
+	receive(t, commands) // ON, then OFF: the events are in the log
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	file := filepath.Join(t.TempDir(), "what.yaml")
+	const body = `
+- id: fails
+  triggers: [{device: hall_motion, when: occupancy == true}]
+  actions:
+    - publish: hall/brightness
+      payload: "{{ trigger.state.illuminance < 10 ? 80 : 200 }}"
+- id: talks
+  triggers: [{device: hall_motion, when: occupancy == true}]
+  actions:
+    - log: "motion in {{ trigger.device }}"
+    - notify: {title: Hall, message: motion seen}
+    - stop: enough for now
+- id: typo
+  triggers: [{device: hall_motion, when: occupancy == ture}]
+  actions: [{publish: hall/typo, payload: "ON"}]
+`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if code := run([]string{"automations", "test", file, "--data", cfg.DataDir}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"warning: " + file + `:14:42: automation typo: when "occupancy == ture" reads "ture", which hall_motion has not reported: did you mean true?`,
+		"0 commands from 0 automations.",
+		"2 runs traced: 1 failed, 1 stopped.",
+		"fails#1                      failed: template \"{{ trigger.state.illuminance < 10 ? 80 : 200 }}\": invalid operation: <nil> < int",
+		"talks#1                      log: motion in hall_motion",
+		"talks#1                      notify: Hall: motion seen",
+		"talks#1                      stopped: stop: enough for now",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output does not say\n  %s\noutput:\n%s", want, text)
+		}
+	}
+
+	t.Run("the JSON has the warnings too", func(t *testing.T) {
+		var out bytes.Buffer
+		if code := run([]string{"automations", "test", file, "--data", cfg.DataDir, "--json"}, &out, &errs); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs.String())
+		}
+		var rep struct {
+			Traces   []json.RawMessage `json:"traces"`
+			Warnings []struct {
+				Automation string `json:"automation"`
+				Line       int    `json:"line"`
+			} `json:"warnings"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Traces) != 2 || len(rep.Warnings) != 1 || rep.Warnings[0].Automation != "typo" || rep.Warnings[0].Line != 14 {
+			t.Errorf("JSON: %s", out.String())
+		}
+	})
+}
+
 func TestRunNumbersGoOnAfterTheHubRestarts(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	for life, want := range []string{"button_light#1", "button_light#2"} {
