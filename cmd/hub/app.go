@@ -149,6 +149,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			Commander: commander,
 			Devices:   a.devices,
 			Infos:     a.devices,
+			Translate: a.devices,
 			Clock:     clock,
 			Logger:    log,
 			BaseTopic: cfg.BaseTopic,

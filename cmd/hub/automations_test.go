@@ -301,3 +301,56 @@ func TestRunNumbersGoOnAfterTheHubRestarts(t *testing.T) {
 		}
 	}
 }
+
+// TestWhatIfPlansDeviceCommandsAsTheHubSendsThem: a Zigbee2MQTT lock, and
+// two automations that set it, one with a value the lock cannot take.
+// What-if plans the good command on Zigbee2MQTT's topic and fails the
+// other run, as the live hub does; it used to plan both on home/<id>/set.
+func TestWhatIfPlansDeviceCommandsAsTheHubSendsThem(t *testing.T) {
+	const file = `
+- id: lock_up
+  triggers: [{mqtt: night}]
+  actions: [{set: front_door_lock, state: {state: LOCK}}]
+- id: lock_wrong
+  triggers: [{mqtt: night}]
+  actions: [{set: front_door_lock, state: {state: LOCKED}}]
+`
+	app, cfg := startHub(t, "")
+	z2m := connect(t, app.MQTTAddr().String(), "zigbee2mqtt")
+	publish(t, z2m, "zigbee2mqtt/bridge/devices", 1, `[{"friendly_name":"front_door_lock","type":"EndDevice","definition":{"model":"YRD256","vendor":"Yale",
+		"exposes":[{"type":"lock","features":[{"type":"binary","property":"state","access":7,"value_on":"LOCK","value_off":"UNLOCK"}]}]}}]`)
+	publish(t, z2m, "zigbee2mqtt/front_door_lock", 1, `{"state":"UNLOCK"}`)
+	publish(t, z2m, "night", 1, "now")
+	eventually(t, "the night message in the log", func() bool { return len(events(t, app.HTTPAddr().String(), "topic=night")) == 1 })
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(t.TempDir(), "locks.yaml")
+	if err := os.WriteFile(changed, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"automations", "test", changed, "--since", "1h", "--data", cfg.DataDir, "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res automations.WhatIfResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	var sent map[string]any
+	if len(res.Commands) == 1 {
+		_ = json.Unmarshal(res.Commands[0].Payload, &sent)
+	}
+	if len(res.Commands) != 1 || res.Commands[0].Topic != "zigbee2mqtt/front_door_lock/set" || sent["state"] != "LOCK" {
+		t.Fatalf("planned %+v, want the one LOCK on Zigbee2MQTT's topic", res.Commands)
+	}
+	failed := false
+	for _, tr := range res.Traces {
+		if tr.Automation == "lock_wrong" && tr.Outcome == "failed" && strings.Contains(tr.Error, `state must be "LOCK" or "UNLOCK"`) {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Fatalf("the run with LOCKED did not fail as the hub's would: %+v", res.Traces)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,7 @@ func automationsCommand(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "./data", "the hub's data `folder`")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	base := fs.String("base-topic", "home", "MQTT `topic` under which devices live")
+	cfgFile := fs.String("config", "", "the hub's config `file`: its data folder, base topic, devices file, adapters and location, so that commands are planned as the hub sends them")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: hub automations test FILE [flags]\n\nRuns the automations in FILE (a YAML file or folder) against the events\nin the log, on a virtual clock, and prints the commands they would have sent.\nNothing is published.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -64,7 +66,23 @@ func automationsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hub automations test: -since 0: want a length of time back from now, such as 24h or 2d")
 		return 2
 	}
-	rep, err := whatIf(context.Background(), file[0], *data, *base, time.Now().Add(-time.Duration(since)), time.Now())
+	cfg := defaultConfig()
+	if *cfgFile != "" {
+		var err error
+		if cfg, err = loadConfigFile(*cfgFile); err != nil {
+			fmt.Fprintln(stderr, "hub automations test:", err)
+			return 2
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["data"] || *cfgFile == "" {
+		cfg.DataDir = *data
+	}
+	if set["base-topic"] || *cfgFile == "" {
+		cfg.BaseTopic = *base
+	}
+	rep, err := whatIf(context.Background(), file[0], cfg, time.Now().Add(-time.Duration(since)), time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "hub automations test:", err)
 		return 1
@@ -94,10 +112,10 @@ type whatIfReport struct {
 // hub's reload does with the devices it knows, so that a device never
 // heard of or a likely typo of an attribute is a warning), and replays the
 // log's events between from and until.
-func whatIf(ctx context.Context, file, dataDir, base string, from, until time.Time) (whatIfReport, error) {
-	path := filepath.Join(dataDir, "hearth.db")
+func whatIf(ctx context.Context, file string, cfg Config, from, until time.Time) (whatIfReport, error) {
+	path := filepath.Join(cfg.DataDir, "hearth.db")
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return whatIfReport{}, fmt.Errorf("no log in %s: --data names the hub's data folder (./data unless the hub runs with another)", dataDir)
+		return whatIfReport{}, fmt.Errorf("no log in %s: --data names the hub's data folder (./data unless the hub runs with another)", cfg.DataDir)
 	}
 	st, err := store.OpenReadOnly(path, nil)
 	if err != nil {
@@ -116,7 +134,23 @@ func whatIf(ctx context.Context, file, dataDir, base string, from, until time.Ti
 	if err != nil {
 		return whatIfReport{}, err
 	}
-	res, err := automations.WhatIf(ctx, set, events, automations.WhatIfOptions{Until: until, BaseTopic: base})
+	// The device adapters as the hub has them (its devices file, what the
+	// log's retained configuration says), so that a command is planned on
+	// the topic the hub would send it to, or refused as the hub would.
+	reg, err := newRegistry(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return whatIfReport{}, err
+	}
+	reg.Restore(devs)
+	configs, err := st.LatestMessages(ctx, configPrefixes(reg.ConfigFilters()))
+	if err != nil {
+		return whatIfReport{}, fmt.Errorf("read the devices' configuration from the log: %w", err)
+	}
+	for _, e := range configs {
+		reg.ApplyLogged(e)
+	}
+	res, err := automations.WhatIf(ctx, set, events, automations.WhatIfOptions{Until: until, BaseTopic: cfg.BaseTopic,
+		Latitude: cfg.Location.Latitude, Longitude: cfg.Location.Longitude, Translate: reg})
 	if err != nil {
 		return whatIfReport{}, err
 	}
