@@ -276,6 +276,9 @@ func (r *Registry) forgetEventsLocked(d *device) {
 // foldAvailabilityPayloadLocked records an online/offline message of the
 // native form ("online", or Zigbee2MQTT's {"state":"online"}).
 func (r *Registry) foldAvailabilityPayloadLocked(e *hearth.Event, id string, emit func(hearth.Event)) {
+	if len(e.Payload) == 0 {
+		return // an empty publish clears a retained message; it says nothing of the device
+	}
 	av, ok := r.parseAvailability(e.Payload)
 	if !ok {
 		r.noteLocked(e, "availability", `an availability message says neither "online" nor "offline" (nor {"state":"online"}): it is logged, the device's availability stays as it was`,

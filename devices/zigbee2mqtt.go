@@ -37,7 +37,7 @@ func (z *zigbee2mqtt) configFilters() []string   { return []string{z.base + "/br
 func (z *zigbee2mqtt) apply(r *Registry, e *hearth.Event, _, rest string, emit func(hearth.Event)) bool {
 	if strings.HasPrefix(rest, "bridge/") || rest == "bridge" {
 		if rest == "bridge/devices" && e.Kind == hearth.KindMessage {
-			z.readDevices(r, e.Payload)
+			z.readDevices(r, e, emit)
 		}
 		return true
 	}
@@ -140,8 +140,12 @@ const z2mAccessSet = 2
 
 // readDevices learns names, models and capabilities from bridge/devices. It
 // runs rarely (Zigbee2MQTT publishes the list, retained, when it starts and
-// when a device joins or leaves) and skips a list it has already read.
-func (z *zigbee2mqtt) readDevices(r *Registry, payload []byte) {
+// when a device joins or leaves) and skips a list it has already read. A
+// device the list no longer holds (removed, or renamed: it comes back under
+// its new name) goes offline, so the page and automations do not take the
+// old id for a device that answers.
+func (z *zigbee2mqtt) readDevices(r *Registry, e *hearth.Event, emit func(hearth.Event)) {
+	payload := e.Payload
 	if bytes.Equal(payload, z.last) {
 		return
 	}
@@ -178,10 +182,14 @@ func (z *zigbee2mqtt) readDevices(r *Registry, payload []byte) {
 		r.setMetaLocked(id, &meta{adapter: adapterZigbee2MQTT, info: info, ctl: &z2mDevice{topic: z.base + "/" + d.FriendlyName + "/set", caps: info.Capabilities}})
 	}
 	for name, id := range z.ids {
-		if !seen[id] {
-			delete(z.ids, name)
-			if m := r.meta[id]; m != nil && m.adapter == adapterZigbee2MQTT {
-				delete(r.meta, id)
+		if seen[id] {
+			continue
+		}
+		delete(z.ids, name)
+		if m := r.meta[id]; m != nil && m.adapter == adapterZigbee2MQTT {
+			delete(r.meta, id)
+			if _, known := r.devices[id]; known {
+				r.foldAvailabilityLocked(e, id, hearth.Offline, emit)
 			}
 		}
 	}

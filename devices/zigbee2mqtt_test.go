@@ -1,7 +1,9 @@
 package devices
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -222,5 +224,36 @@ func TestZigbee2MQTTCommands(t *testing.T) {
 				t.Errorf("err = %v, want ErrBadCommand naming %s and saying %q", err, tc.device, tc.says)
 			}
 		})
+	}
+}
+
+// TestADeviceZigbee2MQTTNoLongerListsGoesOffline renames a lamp in
+// Zigbee2MQTT: it comes back under its new id, and the old id, which
+// nothing answers for any more, goes offline instead of staying a device
+// that looks online. Zigbee2MQTT's empty retained publish clearing the old
+// availability topic says nothing and warns of nothing.
+func TestADeviceZigbee2MQTTNoLongerListsGoesOffline(t *testing.T) {
+	var logs bytes.Buffer
+	g := newRigWith(t, Options{Adapters: []AdapterConfig{{Name: "zigbee2mqtt"}}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	list := func(names ...string) string {
+		var items []string
+		for _, n := range names {
+			items = append(items, `{"friendly_name":"`+n+`","type":"Router"}`)
+		}
+		return "[" + strings.Join(items, ",") + "]"
+	}
+	g.msgs("zigbee2mqtt/bridge/devices", list("sofa_lamp", "hall_lamp"))
+	g.msgs("zigbee2mqtt/sofa_lamp/availability", `{"state":"online"}`)
+	g.msgs("zigbee2mqtt/sofa_lamp", `{"state":"ON"}`)
+
+	out := g.msgs("zigbee2mqtt/bridge/devices", list("living_lamp", "hall_lamp"))
+	if len(out) != 1 || out[0].Kind != hearth.KindAvailability || out[0].Device != "sofa_lamp" || string(out[0].Payload) != "offline" {
+		t.Fatalf("the renamed lamp's old id: emitted %+v, want it offline", out)
+	}
+	if d, _ := g.r.Device("sofa_lamp"); d.Availability != hearth.Offline {
+		t.Errorf("sofa_lamp is %v", d.Availability)
+	}
+	if out := g.msgs("zigbee2mqtt/sofa_lamp/availability", ``); len(out) != 0 || strings.Contains(logs.String(), "WARN") {
+		t.Errorf("clearing the retained availability: emitted %+v, logged %s", out, logs.String())
 	}
 }
