@@ -307,8 +307,19 @@ func (b *Broker) Close() error {
 		b.mu.Unlock()
 
 		b.cancel()
-		// mochi closes the listeners (ours close every socket they handed
-		// out), disconnects the clients and waits for their goroutines.
+		// mochi's Close reads its clients under a read lock it takes twice
+		// (Clients.GetByListener calls Len): a client ending meanwhile, its
+		// Delete waiting for the write lock, deadlocks the two, and the hub
+		// never stops. So the sockets close first (ours close every socket
+		// they handed out) and the clients are given a moment to end.
+		for _, ln := range lns {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		settleClients(b.server.Clients, clientsSettle)
+		// mochi closes the listeners, disconnects what is left and waits
+		// for their goroutines.
 		_ = b.server.Close()
 		for _, ln := range lns {
 			if ln != nil {
@@ -318,6 +329,24 @@ func (b *Broker) Close() error {
 		b.log.Info("closed")
 	})
 	return nil
+}
+
+// clientsSettle bounds how long Close waits for the clients to end.
+const clientsSettle = 500 * time.Millisecond
+
+// settleClients waits, at most max, until mochi's set of clients has not
+// changed for a few milliseconds: a client is deleted (a clean session)
+// just after its connection ends, which the closed sockets make happen now.
+func settleClients(cls *mqtt.Clients, max time.Duration) {
+	const still = 20 * time.Millisecond
+	deadline := time.Now().Add(max)
+	n, since := cls.Len(), time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < still {
+		time.Sleep(2 * time.Millisecond)
+		if m := cls.Len(); m != n {
+			n, since = m, time.Now()
+		}
+	}
 }
 
 // Subscribe calls fn for every message published on a topic matching filter,
