@@ -141,7 +141,11 @@ func TestADelayOutlivesAKill9(t *testing.T) {
 	}
 }
 
-func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
+// motionInTheLog runs the hall's motion light on a hub once, a motion with
+// the light low: ON, then OFF after the delay. It returns the stopped hub's
+// config, whose log holds it.
+func motionInTheLog(t *testing.T) Config {
+	t.Helper()
 	app, cfg := startHub(t, motionLightYAML)
 	addr := app.MQTTAddr().String()
 	light := connect(t, addr, "hall_light")
@@ -154,6 +158,11 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 	if err := app.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
+	cfg := motionInTheLog(t)
 
 	// A changed automation: brighter, and only at dusk (the lux is 12).
 	changed := filepath.Join(t.TempDir(), "changed.yaml")
@@ -212,18 +221,7 @@ func TestWhatIfReplaysTheLogWithoutPublishing(t *testing.T) {
 }
 
 func TestWhatIfTextShowsFailedAndStoppedRunsLogLinesNotificationsAndWarnings(t *testing.T) {
-	app, cfg := startHub(t, motionLightYAML)
-	addr := app.MQTTAddr().String()
-	light := connect(t, addr, "hall_light")
-	commands := subscribe(t, light, "home/hall_light/set")
-	sensor := connect(t, addr, "hall_motion")
-	publish(t, sensor, "home/hall_lux", 1, `{"illuminance":12}`)
-	publish(t, sensor, "home/hall_motion", 1, `{"occupancy":true}`)
-	receive(t, commands)
-	receive(t, commands) // ON, then OFF: the events are in the log
-	if err := app.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := motionInTheLog(t)
 
 	file := filepath.Join(t.TempDir(), "what.yaml")
 	const body = `
