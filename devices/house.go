@@ -157,7 +157,9 @@ func (h *House) Handle(e hearth.Event) {
 // value retained there earlier must not stay. The location stays in the
 // hub's state and log.
 func (h *House) presenceFromAPhone(e hearth.Event) {
-	if e.Device == "" || e.Topic == h.reg.BaseTopic()+"/"+e.Device || h.reg.hubKindOf(e.Device) != hubPerson {
+	// The person check first: every state event comes through here, and
+	// only a person's needs the topic built to compare.
+	if e.Device == "" || h.reg.hubKindOf(e.Device) != hubPerson || e.Topic == h.reg.BaseTopic()+"/"+e.Device {
 		return
 	}
 	var change map[string]any
