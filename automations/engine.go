@@ -34,19 +34,13 @@ type DeviceInfos interface {
 	Info(id string) (hearth.DeviceInfo, bool)
 }
 
-// Translator turns a command to <base>/<id>/set into what the device's
-// adapter sends (a Zigbee2MQTT device's topic, Tasmota's cmnd/), refusing
-// what the device cannot take; *devices.Registry is one. What-if runs use
-// it to plan the commands the live hub would send, or fail as it would.
-type Translator interface {
-	CommandFor(id string, payload []byte) ([]hearth.Command, error)
-}
-
 // Options configure an Engine.
 type Options struct {
-	// Translate plans a what-if's device commands as the live hub sends
-	// them (Engine.WhatIf); nil plans them on the native topic, unchecked.
-	Translate Translator
+	// PlanThrough wraps a what-if's recorder of commands in what the live
+	// hub sends commands through (its device commander: a Zigbee2MQTT
+	// device's topic, refusals), so that Engine.WhatIf plans them as they
+	// would go; nil plans them as the automations give them.
+	PlanThrough func(hearth.Commander) hearth.Commander
 	// Commander sends the commands of set, publish and scene actions.
 	Commander hearth.Commander
 	// Devices seeds the engine's view of device states when it starts; after
@@ -111,7 +105,7 @@ type Engine struct {
 	channels    []string
 	devices     hearth.DeviceReader
 	infos       DeviceInfos
-	translate   Translator // what-if runs plan device commands with it
+	planThrough func(hearth.Commander) hearth.Commander // what-if runs plan commands through it
 	clock       Clock
 	log         *slog.Logger
 	base        string
@@ -205,7 +199,7 @@ func New(o Options) *Engine {
 		channels:    o.Channels,
 		devices:     o.Devices,
 		infos:       o.Infos,
-		translate:   o.Translate,
+		planThrough: o.PlanThrough,
 		clock:       o.Clock,
 		log:         o.Logger.With("component", "automations"),
 		base:        o.BaseTopic,

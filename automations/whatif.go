@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"log/slog"
 	"slices"
@@ -31,10 +30,11 @@ type WhatIfOptions struct {
 	Location            *time.Location
 	// Logger receives the engine's logs; nothing is logged when nil.
 	Logger *slog.Logger
-	// Translate plans device commands as the live hub sends them, through
-	// the device's adapter, refused as it would refuse them; nil plans them
-	// on the native topic, unchecked.
-	Translate Translator
+	// PlanThrough wraps the run's recorder of commands in what the live
+	// hub sends commands through, so that they are planned as they would
+	// go (through the device's adapter, refused as it would refuse them);
+	// nil plans them as the automations give them.
+	PlanThrough func(hearth.Commander) hearth.Commander
 }
 
 // PlannedCommand is a command a what-if run would have sent, and when.
@@ -111,11 +111,12 @@ func WhatIf(ctx context.Context, set *Set, events []hearth.Event, o WhatIfOption
 	}
 
 	clock := NewFakeClock(res.From)
-	rec := &planner{clock: clock, next: maxSeq + 1, translate: o.Translate, base: o.BaseTopic}
-	if rec.base == "" {
-		rec.base = "home"
+	rec := &planner{clock: clock, next: maxSeq + 1}
+	var cmd hearth.Commander = rec
+	if o.PlanThrough != nil {
+		cmd = o.PlanThrough(rec)
 	}
-	e := New(Options{Commander: rec, Devices: whatIfSeeds(o.Devices, evs), Clock: clock, Logger: o.Logger,
+	e := New(Options{Commander: cmd, Devices: whatIfSeeds(o.Devices, evs), Clock: clock, Logger: o.Logger,
 		BaseTopic: o.BaseTopic, Latitude: o.Latitude, Longitude: o.Longitude, Location: o.Location})
 	e.now = nil
 	e.resumed.Store(true)
@@ -193,7 +194,7 @@ func (e *Engine) WhatIf(ctx context.Context, set *Set, events []hearth.Event, un
 	return WhatIf(ctx, set, events, WhatIfOptions{
 		Devices: e.devices, Until: until, BaseTopic: e.base,
 		Latitude: e.where.lat, Longitude: e.where.lon, Location: e.where.loc,
-		Translate: e.translate,
+		PlanThrough: e.planThrough,
 	})
 }
 
@@ -253,43 +254,18 @@ func (s seedReader) Devices() []hearth.DeviceState {
 // planner is the Commander of a what-if run: it records commands and
 // queues them as events, to be fed back to the engine.
 type planner struct {
-	clock     *FakeClock
-	translate Translator // nil: commands as the automations give them
-	base      string
-	mu        sync.Mutex
-	next      uint64
-	cmds      []PlannedCommand
-	fed       []hearth.Event
-	over      bool
+	clock *FakeClock
+	mu    sync.Mutex
+	next  uint64
+	cmds  []PlannedCommand
+	fed   []hearth.Event
+	over  bool
 }
 
 func (p *planner) Command(ctx context.Context, c hearth.Command) (hearth.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return hearth.Event{}, err
 	}
-	if p.translate == nil || c.Device == "" || c.Topic != p.base+"/"+c.Device+"/set" {
-		return p.plan(c)
-	}
-	// As the hub's device commander does: what the adapter sends, in order.
-	cmds, err := p.translate.CommandFor(c.Device, c.Payload)
-	if err != nil {
-		return hearth.Event{}, err
-	}
-	if len(cmds) == 0 {
-		return hearth.Event{}, fmt.Errorf("device %s: %w: the command says nothing it can do", c.Device, hearth.ErrBadCommand)
-	}
-	var last hearth.Event
-	for _, t := range cmds {
-		t.Cause, t.QoS, t.Retain = c.Cause, max(t.QoS, c.QoS), t.Retain || c.Retain
-		if last, err = p.plan(t); err != nil {
-			return last, err
-		}
-	}
-	return last, nil
-}
-
-// plan records one command and queues its event.
-func (p *planner) plan(c hearth.Command) (hearth.Event, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.cmds) >= maxPlanned {

@@ -149,7 +149,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error
 			Commander: commander,
 			Devices:   a.devices,
 			Infos:     a.devices,
-			Translate: a.devices,
+			// What-if runs plan commands through the same translation.
+			PlanThrough: func(rec hearth.Commander) hearth.Commander {
+				return deviceCommander{next: rec, translate: a.devices, base: cfg.BaseTopic}
+			},
 			Clock:     clock,
 			Logger:    log,
 			BaseTopic: cfg.BaseTopic,

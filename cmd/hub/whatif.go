@@ -150,7 +150,10 @@ func whatIf(ctx context.Context, file string, cfg Config, from, until time.Time)
 		reg.ApplyLogged(e)
 	}
 	res, err := automations.WhatIf(ctx, set, events, automations.WhatIfOptions{Until: until, BaseTopic: cfg.BaseTopic,
-		Latitude: cfg.Location.Latitude, Longitude: cfg.Location.Longitude, Translate: reg})
+		Latitude: cfg.Location.Latitude, Longitude: cfg.Location.Longitude,
+		PlanThrough: func(rec hearth.Commander) hearth.Commander {
+			return deviceCommander{next: rec, translate: reg, base: cfg.BaseTopic}
+		}})
 	if err != nil {
 		return whatIfReport{}, err
 	}
