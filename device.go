@@ -1,6 +1,7 @@
 package hearth
 
 import (
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -64,7 +65,7 @@ func DeviceIDProblem(id string) string {
 	case id == "":
 		return "is empty"
 	case len(id) > MaxDeviceID:
-		return "is longer than 128 bytes"
+		return "is longer than " + strconv.Itoa(MaxDeviceID) + " bytes"
 	case !utf8.ValidString(id):
 		return "is not valid UTF-8"
 	}

@@ -77,10 +77,10 @@ func New(cfg Config, events Events) (*Broker, error) {
 	if events == nil {
 		return nil, errors.New("broker: no events bus")
 	}
-	if err := cfg.Check(); err != nil {
-		return nil, err
-	}
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil { // the TLS files are loaded below, once
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
 	log := cfg.Logger.With("component", "broker")
 	server := mqtt.New(&mqtt.Options{
 		Capabilities:            cfg.capabilities(),

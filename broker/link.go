@@ -245,15 +245,17 @@ func (l *link) setUpLocked(up bool) {
 func (l *link) isUp() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.up && l.client.IsConnectionOpen()
+	return l.upLocked()
 }
+
+func (l *link) upLocked() bool { return l.up && l.client.IsConnectionOpen() }
 
 // downErr says since when the link has not been up; nil while it is.
 func (l *link) downErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.up && l.client.IsConnectionOpen():
+	case l.upLocked():
 		return nil
 	case l.up: // paho lost it a moment ago; run has not heard yet
 		return fmt.Errorf("not connected to the broker %s: the connection just dropped", l.ep.url)

@@ -72,10 +72,9 @@ type Registry struct {
 	ids     []string // sorted, for Devices
 
 	// Devices past max are refused (admitLocked); refused counts the
-	// messages that were, and refusedNote is when that was last logged.
-	max         int
-	refused     atomic.Uint64
-	refusedNote time.Time
+	// messages that were.
+	max     int
+	refused atomic.Uint64
 
 	// noted is when each kind of mistake in a message was last logged
 	// (noteLocked): a few constant keys.
@@ -325,11 +324,8 @@ func (r *Registry) admitLocked(e *hearth.Event, id string) bool {
 		return true
 	}
 	n := r.refused.Add(1)
-	if at := e.Time; at.Sub(r.refusedNote) >= time.Minute || at.Before(r.refusedNote) {
-		r.refusedNote = at
-		r.log.Warn("too many devices: a message from a new device id is logged but makes no device; raise max_devices, or stop the client inventing ids",
-			"max_devices", r.max, "device", id, "topic", e.Topic, "client", e.Client, "refused_so_far", n)
-	}
+	r.noteLocked(e, "max devices", "too many devices: a message from a new device id is logged but makes no device; raise max_devices, or stop the client inventing ids",
+		"max_devices", r.max, "device", id, "refused_so_far", n)
 	return false
 }
 

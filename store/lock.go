@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,16 +51,13 @@ func Lock(path string) (*LogLock, error) {
 	return &LogLock{f: f}, nil
 }
 
-// openLockFile opens (making it, and its folder, when missing) the lock file.
+// openLockFile opens the lock file, making it and its folder as the log's
+// own file is made (createFile) when missing.
 func openLockFile(path string) (*os.File, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := createFolder(dir); err != nil {
-				return nil, err
-			}
-		}
+	if err := createFile(path); err != nil {
+		return nil, err
 	}
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	return os.OpenFile(path, os.O_RDWR, 0)
 }
 
 // Close lets the lock go. A nil lock is none.

@@ -91,6 +91,10 @@ func (d *deviceSnapshot) noteRetained(batch []hearth.Event) {
 	}
 }
 
+// retainedWhere picks, in SQL, the publishes retainedPublish says the
+// broker retains; its two arguments are the kinds message and command.
+const retainedWhere = `retain = 1 AND +kind IN (?, ?) AND topic <> '' AND topic NOT LIKE '$%'`
+
 // retainedPublish reports whether an event is a publish the broker retains
 // (a client's message or the hub's command, retain set); $ topics are the
 // broker's own.
@@ -152,7 +156,7 @@ func (d *deviceSnapshot) load(ctx context.Context, db *sql.DB) error {
 // their payloads beyond whether they had one.
 func retainedSince(ctx context.Context, tx *sql.Tx, seq int64) ([]hearth.Event, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, topic, length(payload) > 0 FROM events
-		WHERE seq > ? AND retain = 1 AND +kind IN (?, ?) AND topic <> '' ORDER BY seq`,
+		WHERE seq > ? AND `+retainedWhere+` ORDER BY seq`,
 		seq, string(hearth.KindMessage), string(hearth.KindCommand))
 	if err != nil {
 		return nil, fmt.Errorf("retained since the snapshot: %w", err)
@@ -297,7 +301,7 @@ func (s *Store) Retained(ctx context.Context) ([]hearth.Event, error) {
 		return nil, fmt.Errorf("retained messages: %w", err)
 	}
 	since, err := s.queryEventsOn(ctx, tx, `SELECT `+eventColumns+` FROM events
-		WHERE seq > ? AND retain = 1 AND +kind IN (?, ?) AND topic <> '' ORDER BY seq`,
+		WHERE seq > ? AND `+retainedWhere+` ORDER BY seq`,
 		[]any{stateSeq, string(hearth.KindMessage), string(hearth.KindCommand)}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("retained messages: %w", err)

@@ -58,7 +58,7 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	password, err := broker.Endpoint{PasswordFile: *passwordFile}.ThePassword()
 	if err != nil {
-		fmt.Fprintln(stderr, "hub sim:", err)
+		fmt.Fprintf(stderr, "hub sim: -password-file %s: %v\n", *passwordFile, err)
 		return 2
 	}
 	url := *brokerURL
