@@ -81,7 +81,7 @@ type Set struct {
 	scenes      map[string]*scene
 	index       index
 	warnings    []Problem
-	sunUsers    []string // who calls sunrise() or sunset()
+	sunUser     string // the first to call sunrise() or sunset(), named in the warning
 }
 
 // Automations returns the automations in the order they were loaded.

@@ -148,14 +148,14 @@ type collector struct {
 	problems  []Problem
 	warnings  []Problem
 	programs  *compiler
-	sunUsers  []string // the automations (and scenes) that call sunrise() or sunset()
+	sunUser   string // the first automation (or scene) that calls sunrise() or sunset()
 }
 
 // callsSun notes that who calls sunrise() or sunset(), which fail without
 // the hub's location: the engine warns of it when it takes the set.
 func (c *collector) callsSun(who string) {
-	if !slices.Contains(c.sunUsers, who) {
-		c.sunUsers = append(c.sunUsers, who)
+	if c.sunUser == "" {
+		c.sunUser = who
 	}
 }
 
@@ -173,7 +173,7 @@ func (c *collector) set() (*Set, error) {
 	}
 	s := newSet(c.autos, c.scenes)
 	s.warnings = c.warnings
-	s.sunUsers = c.sunUsers
+	s.sunUser = c.sunUser
 	return s, nil
 }
 

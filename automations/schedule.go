@@ -43,10 +43,10 @@ func (e *Engine) rebuildSchedule(l *loaded) {
 	}
 	e.sched.entries = e.sched.entries[:0]
 	now := e.clock.Now()
-	if len(l.set.sunUsers) > 0 && !e.where.known {
+	if l.set.sunUser != "" && !e.where.known {
 		// Said once per load, as for sun triggers: each call fails (and a
 		// condition with one does not hold) until the location is given.
-		e.log.Warn("sunrise() and sunset() fail: the hub's location (latitude, longitude) is not configured", "automation", l.set.sunUsers[0])
+		e.log.Warn("sunrise() and sunset() fail: the hub's location (latitude, longitude) is not configured", "automation", l.set.sunUser)
 	}
 	warned := false
 	for _, t := range l.set.index.timed {
